@@ -1,0 +1,322 @@
+//! Which role a run uses: `[role]` defaults, overlaid by the workspace's entry, overlaid
+//! by the most specific matching stack. The most specific mapping wins, key by key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{format_duration, ConfigError, Located, Project, RoleSettings};
+use crate::invocation::normalize;
+
+/// Default `session_name` template.
+pub const DEFAULT_SESSION_NAME: &str = "breakglass-{user}";
+/// Default role session length.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
+/// Default window before expiry in which credentials are renewed.
+pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(15 * 60);
+
+/// Which mapping supplied the role ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatchedBy {
+    Default,
+    Workspace(String),
+    Stack(String),
+}
+
+impl std::fmt::Display for MatchedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MatchedBy::Default => write!(f, "[role]"),
+            MatchedBy::Workspace(w) => write!(f, "[workspaces.{w}]"),
+            MatchedBy::Stack(s) => write!(f, "[stacks.\"{s}\"]"),
+        }
+    }
+}
+
+/// The role a run assumes, with every parameter resolved.
+#[derive(Debug, Clone)]
+pub struct RoleTarget {
+    pub arn: String,
+    pub read_arn: Option<String>,
+    pub session_name: String,
+    pub duration: Duration,
+    pub refresh_before: Duration,
+    pub external_id: Option<String>,
+    pub mfa_serial: Option<String>,
+    pub mfa_command: Option<String>,
+    pub source_profile: Option<String>,
+    pub source_identity: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub policy_arns: Vec<String>,
+    pub matched_by: MatchedBy,
+    pub workspace: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("no role is mapped for {dir} (workspace `{workspace}`) in {file}\n  fix: add `arn = \"arn:aws:iam::ACCOUNT:role/NAME\"` under [role], [workspaces.{workspace}] or a matching [stacks.\"GLOB\"]")]
+    NoRole {
+        dir: String,
+        workspace: String,
+        file: String,
+    },
+}
+
+/// The terraform workspace for `workdir`: `TF_WORKSPACE`, else
+/// `.terraform/environment`, else `default`.
+pub fn current_workspace(workdir: &Path, tf_workspace: Option<&str>) -> String {
+    if let Some(ws) = tf_workspace.filter(|w| !w.is_empty()) {
+        return ws.to_string();
+    }
+    let data_dir = std::env::var_os("TF_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".terraform"));
+    std::fs::read_to_string(workdir.join(data_dir).join("environment"))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".to_string())
+}
+
+/// `workdir` relative to the project root, with `/` separators ("." for the root).
+pub fn stack_path(root: &Path, workdir: &Path) -> Option<String> {
+    let root = normalize(root);
+    let workdir = normalize(workdir);
+    let rel = workdir.strip_prefix(&root).ok()?;
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    Some(if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    })
+}
+
+/// Among the stack globs that match `stack`, the most specific: an exact path beats a
+/// glob, then more literal characters win, then the name (for a stable answer).
+fn best_stack<'a>(
+    stacks: &'a BTreeMap<String, RoleSettings>,
+    stack: &str,
+) -> Option<(&'a String, &'a RoleSettings)> {
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    stacks
+        .iter()
+        .filter(|(pattern, _)| {
+            let p = pattern.trim_end_matches('/');
+            p == stack || glob::Pattern::new(p).is_ok_and(|g| g.matches_with(stack, opts))
+        })
+        .max_by_key(|(pattern, _)| {
+            let literal = pattern
+                .chars()
+                .filter(|c| !matches!(c, '*' | '?' | '[' | ']'))
+                .count();
+            (pattern.trim_end_matches('/') == stack, literal)
+        })
+}
+
+impl Project {
+    /// Resolves the role for a run in `workdir` and `workspace`.
+    pub fn resolve(&self, workdir: &Path, workspace: &str) -> Result<RoleTarget, MappingError> {
+        let s = &self.settings;
+        let mut role = s.role.clone();
+        let mut matched_by = MatchedBy::Default;
+        if let Some(ws) = s.workspaces.get(workspace) {
+            if ws.arn.is_some() {
+                matched_by = MatchedBy::Workspace(workspace.to_string());
+            }
+            role.overlay(ws.clone());
+        }
+        if let Some(stack) = stack_path(&self.root, workdir) {
+            if let Some((pattern, st)) = best_stack(&s.stacks, &stack) {
+                if st.arn.is_some() {
+                    matched_by = MatchedBy::Stack(pattern.clone());
+                }
+                role.overlay(st.clone());
+            }
+        }
+        let Some(arn) = role.arn.clone() else {
+            return Err(MappingError::NoRole {
+                dir: workdir.display().to_string(),
+                workspace: workspace.to_string(),
+                file: self.files[0].display().to_string(),
+            });
+        };
+        let duration = role.duration.as_ref().map_or(DEFAULT_DURATION, |d| d.value);
+        let refresh_before = match &role.refresh_before {
+            Some(r) if r.value >= duration => {
+                return Err(r
+                    .origin
+                    .error(
+                        format!(
+                            "refresh_before = \"{}\" is not shorter than duration = \"{}\"",
+                            format_duration(r.value),
+                            format_duration(duration)
+                        ),
+                        "make refresh_before shorter than duration, e.g. \"15m\" for \"1h\"",
+                    )
+                    .into())
+            }
+            Some(r) => r.value,
+            None => DEFAULT_REFRESH_BEFORE.min(duration / 2),
+        };
+        let value = |l: Option<Located<String>>| l.map(|l| l.value);
+        let mut tags: BTreeMap<String, String> =
+            role.tags.into_iter().map(|(k, v)| (k, v.value)).collect();
+        tags.insert("breakglass".to_string(), "true".to_string());
+        Ok(RoleTarget {
+            arn: arn.value,
+            read_arn: value(role.read_arn),
+            session_name: value(role.session_name)
+                .unwrap_or_else(|| DEFAULT_SESSION_NAME.to_string()),
+            duration,
+            refresh_before,
+            external_id: value(role.external_id),
+            mfa_serial: value(role.mfa_serial),
+            mfa_command: value(role.mfa_command),
+            source_profile: value(role.source_profile),
+            source_identity: value(role.source_identity),
+            tags,
+            policy_arns: role.policy_arns.map(|p| p.value).unwrap_or_default(),
+            matched_by,
+            workspace: workspace.to_string(),
+        })
+    }
+}
+
+impl RoleTarget {
+    /// The ARN to assume for this command: `read_arn` for read-only commands when set.
+    pub fn arn_for(&self, read_only: bool) -> &str {
+        match (&self.read_arn, read_only) {
+            (Some(read), true) => read,
+            _ => &self.arn,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CONFIG_FILE;
+
+    const CONFIG: &str = r#"
+[role]
+arn = "arn:aws:iam::111111111111:role/default"
+duration = "2h"
+
+[workspaces.prod]
+arn = "arn:aws:iam::222222222222:role/prod"
+
+[stacks."network/*"]
+arn = "arn:aws:iam::333333333333:role/network"
+
+[stacks."network/core"]
+arn = "arn:aws:iam::444444444444:role/core"
+"#;
+
+    fn project() -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        std::fs::write(&p, CONFIG).unwrap();
+        let project = Project::load(&p).unwrap();
+        (dir, project)
+    }
+
+    #[test]
+    fn stack_over_workspace_over_default() {
+        let (dir, p) = project();
+        let root = dir.path();
+        let t = p.resolve(root, "default").unwrap();
+        assert!(t.arn.ends_with("role/default"));
+        assert_eq!(t.matched_by, MatchedBy::Default);
+        let t = p.resolve(root, "prod").unwrap();
+        assert!(t.arn.ends_with("role/prod"));
+        assert_eq!(
+            t.duration,
+            Duration::from_secs(7200),
+            "keys not set by the workspace come from [role]"
+        );
+        let t = p.resolve(&root.join("network/vpc"), "prod").unwrap();
+        assert!(t.arn.ends_with("role/network"));
+        assert_eq!(t.matched_by, MatchedBy::Stack("network/*".into()));
+        let t = p.resolve(&root.join("network/core"), "prod").unwrap();
+        assert!(t.arn.ends_with("role/core"), "an exact stack beats a glob");
+        let t = p.resolve(&root.join("network/vpc/sub"), "default").unwrap();
+        assert!(t.arn.ends_with("role/default"), "`*` does not cross `/`");
+        let t = p
+            .resolve(&root.join("app/../network/./vpc"), "default")
+            .unwrap();
+        assert!(t.arn.ends_with("role/network"));
+    }
+
+    #[test]
+    fn workspace_from_env_then_file_then_default() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(current_workspace(dir.path(), None), "default");
+        std::fs::create_dir(dir.path().join(".terraform")).unwrap();
+        std::fs::write(dir.path().join(".terraform/environment"), "staging").unwrap();
+        assert_eq!(current_workspace(dir.path(), None), "staging");
+        assert_eq!(current_workspace(dir.path(), Some("prod")), "prod");
+    }
+
+    #[test]
+    fn refresh_window_must_be_shorter_than_duration() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        std::fs::write(&p, "[role]\narn = \"arn:aws:iam::111111111111:role/a\"\nduration = \"15m\"\nrefresh_before = \"20m\"\n").unwrap();
+        let err = Project::load(&p)
+            .unwrap()
+            .resolve(dir.path(), "default")
+            .unwrap_err();
+        assert!(err.to_string().contains(":4:18:"), "{err}");
+    }
+
+    #[test]
+    fn default_refresh_window_fits_short_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        std::fs::write(
+            &p,
+            "[role]\narn = \"arn:aws:iam::111111111111:role/a\"\nduration = \"15m\"\n",
+        )
+        .unwrap();
+        let t = Project::load(&p)
+            .unwrap()
+            .resolve(dir.path(), "default")
+            .unwrap();
+        assert_eq!(t.refresh_before, Duration::from_secs(450));
+        assert_eq!(t.tags.get("breakglass").map(String::as_str), Some("true"));
+    }
+
+    #[test]
+    fn no_role_is_an_error_that_says_where_to_add_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        std::fs::write(&p, "enabled = true\n").unwrap();
+        let err = Project::load(&p)
+            .unwrap()
+            .resolve(dir.path(), "default")
+            .unwrap_err();
+        assert!(err.to_string().contains("[role]"), "{err}");
+    }
+
+    #[test]
+    fn read_arn_only_for_read_only_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        std::fs::write(&p, "[role]\narn = \"arn:aws:iam::111111111111:role/w\"\nread_arn = \"arn:aws:iam::111111111111:role/r\"\n").unwrap();
+        let t = Project::load(&p)
+            .unwrap()
+            .resolve(dir.path(), "default")
+            .unwrap();
+        assert!(t.arn_for(true).ends_with("role/r"));
+        assert!(t.arn_for(false).ends_with("role/w"));
+    }
+}

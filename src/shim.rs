@@ -1,0 +1,146 @@
+//! The `terraform` shim: read the command line, find the project config, decide the
+//! mode, find the real terraform, then either step aside (exec it) or hand the run to
+//! the break-glass path.
+//!
+//! This module is the hot path of every `terraform` the user types. It loads no AWS
+//! SDK and starts no async runtime; the break-glass path is passed in by the caller.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::activation;
+use crate::config::Project;
+use crate::error::Error;
+use crate::invocation::Invocation;
+use crate::mode::{self, Mode};
+use crate::paths::Dirs;
+use crate::terraform::{self, Guard, Requested};
+
+/// Everything the break-glass path needs about one `terraform` run.
+#[derive(Debug)]
+pub struct ShimRun {
+    pub invocation: Invocation,
+    /// The directory the shim was started in.
+    pub cwd: PathBuf,
+    /// The directory terraform runs in (`-chdir` applied).
+    pub workdir: PathBuf,
+    pub project: Option<Project>,
+    pub mode: Mode,
+    /// The real terraform.
+    pub terraform: PathBuf,
+    pub guard: Guard,
+    pub dirs: Option<Dirs>,
+}
+
+/// The basename of `argv[0]`: the name the shim was started as.
+pub fn invoked_name(argv0: &OsString) -> String {
+    Path::new(argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "terraform".to_string())
+}
+
+/// Reads everything the decision needs and finds the real terraform.
+pub fn prepare(name: String, args: Vec<OsString>) -> Result<ShimRun, Error> {
+    let invocation = Invocation::parse(name, args);
+    let cwd = std::env::current_dir().map_err(Error::Cwd)?;
+    let workdir = invocation.workdir(&cwd);
+    let project = Project::discover(&workdir)?;
+    let dirs = Dirs::new();
+
+    let completing = std::env::var_os("COMP_LINE").is_some();
+    let mode = if completing || invocation.is_passthrough() {
+        Mode {
+            on: false,
+            reason: mode::Reason::NotEnabled,
+        }
+    } else {
+        mode::decide(
+            std::env::var_os(mode::MODE_VAR).as_deref(),
+            project.as_ref(),
+            |p| dirs.as_ref().and_then(|d| activation::current(d, &p.root)),
+        )?
+    };
+
+    let requested =
+        if let Some(v) = std::env::var_os(terraform::TERRAFORM_VAR).filter(|v| !v.is_empty()) {
+            Requested::Env(v)
+        } else if let Some(t) = project.as_ref().and_then(|p| p.settings.terraform.as_ref()) {
+            Requested::Config {
+                value: t.value.clone(),
+                base: project.as_ref().map(|p| p.root.clone()).unwrap_or_default(),
+            }
+        } else {
+            Requested::Name(invocation.name.clone())
+        };
+    let guard = Guard::inherit(std::env::var_os(terraform::GUARD_VAR).as_deref());
+    let terraform = terraform::locate(
+        &requested,
+        std::env::var_os("PATH").as_deref(),
+        &cwd,
+        &guard,
+    )?;
+    Ok(ShimRun {
+        invocation,
+        cwd,
+        workdir,
+        project,
+        mode,
+        terraform,
+        guard,
+        dirs,
+    })
+}
+
+/// Runs the shim: exec the real terraform when the mode is off, or call `on` when it
+/// is on. Returns the process exit code; on the off path it returns only on failure.
+pub fn run(
+    argv0: OsString,
+    args: Vec<OsString>,
+    on: impl FnOnce(ShimRun) -> Result<i32, Error>,
+) -> i32 {
+    let completing = std::env::var_os("COMP_LINE").is_some();
+    let result = prepare(invoked_name(&argv0), args).and_then(|run| {
+        if run.mode.on {
+            on(run)
+        } else {
+            Err(terraform::exec(&run.terraform, &run.invocation.args, &run.guard, &[]).into())
+        }
+    });
+    match result {
+        Ok(code) => code,
+        // Shell completion gets nothing but an exit code: no prompt, no message.
+        Err(_) if completing => crate::error::SHIM_FAILURE,
+        Err(e) => e.report(),
+    }
+}
+
+/// The environment variable naming the full `breakglass` binary (default: the
+/// `breakglass` file beside the shim executable).
+pub const BIN_VAR: &str = "BREAKGLASS_BIN";
+
+/// The small shim's break-glass path: exec the full `breakglass` binary under the same
+/// name and arguments; it makes the same decision and runs the break-glass path.
+/// Returns only on failure.
+pub fn hand_to_full_binary(argv0: &OsString, run: &ShimRun) -> Error {
+    let full = match std::env::var_os(BIN_VAR).filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => match std::env::current_exe() {
+            Ok(me) => me.with_file_name("breakglass"),
+            Err(e) => return Error::Message(format!("cannot find this shim's own path: {e}")),
+        },
+    };
+    if !full.is_file() {
+        return Error::Message(format!(
+            "break-glass mode is on ({}), but the full breakglass binary is missing at {}\n  fix: reinstall breakglass so that `breakglass` sits beside `breakglass-shim`, or set {BIN_VAR}=/path/to/breakglass",
+            run.mode.reason,
+            full.display()
+        ));
+    }
+    let mut cmd = std::process::Command::new(&full);
+    std::os::unix::process::CommandExt::arg0(&mut cmd, argv0);
+    cmd.args(&run.invocation.args)
+        .env(terraform::GUARD_VAR, run.guard.hand_on(&full));
+    let source = std::os::unix::process::CommandExt::exec(&mut cmd);
+    terraform::LocateError::Exec { path: full, source }.into()
+}
