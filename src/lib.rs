@@ -17,5 +17,6 @@ pub mod mapping;
 pub mod mode;
 pub mod paths;
 pub mod run;
+pub mod secret;
 pub mod shim;
 pub mod terraform;
