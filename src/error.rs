@@ -3,9 +3,12 @@
 //! Inside, each module has its own typed error. Here each becomes one message on
 //! stderr and the shim's own exit code, which terraform never uses.
 
+use crate::cache::CacheError;
 use crate::config::ConfigError;
+use crate::credentials::CredentialsError;
 use crate::mapping::MappingError;
 use crate::mode::ModeError;
+use crate::sts::StsError;
 use crate::terraform::LocateError;
 
 /// The exit code of the shim's own failures, before terraform starts: config,
@@ -23,11 +26,24 @@ pub enum Error {
     Mode(#[from] ModeError),
     #[error(transparent)]
     Locate(#[from] LocateError),
+    #[error(transparent)]
+    Sts(#[from] StsError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     #[error("cannot read the current directory: {0}")]
     Cwd(std::io::Error),
     /// A failure already worded for the user: what happened, then what to run.
     #[error("{0}")]
     Message(String),
+}
+
+impl From<CredentialsError> for Error {
+    fn from(e: CredentialsError) -> Self {
+        match e {
+            CredentialsError::Sts(e) => Error::Sts(e),
+            CredentialsError::Cache(e) => Error::Cache(e),
+        }
+    }
 }
 
 impl Error {

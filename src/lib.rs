@@ -8,15 +8,19 @@
 //! The `breakglass` name runs the management CLI ([`cli`]).
 
 pub mod activation;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod invocation;
+pub mod isolation;
 pub mod mapping;
 pub mod mode;
 pub mod paths;
 pub mod run;
 pub mod secret;
 pub mod shim;
+pub mod sts;
 pub mod terraform;

@@ -1,0 +1,216 @@
+//! The credential cache: one JSON file per set of inputs, 0600 in a 0700 directory,
+//! replaced atomically, guarded by a cross-process lock so that shims started together
+//! make one STS call (and one MFA prompt).
+//!
+//! A file that is corrupt, owned by someone else or readable by others is ignored with
+//! a warning: it never crashes the shim and is never trusted.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use fs4::fs_std::FileExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::paths::private_dir;
+
+/// A cache directory (`<cache>/credentials` or `<cache>/mfa`).
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+}
+
+/// Held while a cache entry is checked and renewed; released on drop.
+#[derive(Debug)]
+pub struct EntryLock {
+    _file: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the credential cache at {}: {source}\n  fix: check that directory's owner and permissions, or remove it (`breakglass logout`)", dir.display())]
+pub struct CacheError {
+    pub dir: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// The cache key for a set of inputs: the hex SHA-256 of their JSON.
+pub fn key_of(inputs: &impl Serialize) -> String {
+    let json = serde_json::to_vec(inputs).unwrap_or_default();
+    Sha256::digest(&json)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A warning on stderr (the shim's only channel).
+pub fn warn(message: &str) {
+    eprintln!("breakglass: warning: {message}");
+}
+
+impl Cache {
+    pub fn new(dir: PathBuf) -> Cache {
+        Cache { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.json"))
+    }
+
+    fn err(&self, source: std::io::Error) -> CacheError {
+        CacheError {
+            dir: self.dir.clone(),
+            source,
+        }
+    }
+
+    /// Takes the entry's lock, waiting for another process that holds it.
+    pub fn lock(&self, key: &str) -> Result<EntryLock, CacheError> {
+        private_dir(&self.dir).map_err(|e| self.err(e))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode_0600()
+            .open(self.dir.join(format!("{key}.lock")))
+            .map_err(|e| self.err(e))?;
+        FileExt::lock_exclusive(&file).map_err(|e| self.err(e))?;
+        Ok(EntryLock { _file: file })
+    }
+
+    /// Reads an entry. Missing gives `None`; an untrustworthy file gives `None` and a
+    /// warning.
+    pub fn read<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let path = self.path(key);
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(_) => return None,
+        };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        if meta.uid() != uid {
+            warn(&format!(
+                "ignoring cache file {}: it is owned by uid {}, not by you",
+                path.display(),
+                meta.uid()
+            ));
+            return None;
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            warn(&format!(
+                "ignoring cache file {}: it is readable by others (mode {:o}); run `breakglass logout`",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            ));
+            return None;
+        }
+        let bytes = std::fs::read(&path).ok()?;
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                warn(&format!(
+                    "ignoring corrupt cache file {}; fresh credentials will replace it",
+                    path.display()
+                ));
+                None
+            }
+        }
+    }
+
+    /// Writes an entry atomically (a 0600 temporary file renamed over the old one).
+    pub fn write<T: Serialize>(&self, key: &str, value: &T) -> Result<(), CacheError> {
+        private_dir(&self.dir).map_err(|e| self.err(e))?;
+        let json = serde_json::to_vec(value).map_err(|e| self.err(std::io::Error::other(e)))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .permissions(std::fs::Permissions::from_mode(0o600))
+            .tempfile_in(&self.dir)
+            .map_err(|e| self.err(e))?;
+        tmp.write_all(&json).map_err(|e| self.err(e))?;
+        tmp.as_file().sync_all().map_err(|e| self.err(e))?;
+        tmp.persist(self.path(key)).map_err(|e| self.err(e.error))?;
+        Ok(())
+    }
+
+    /// Removes every entry. Returns how many files went.
+    pub fn clear(&self) -> std::io::Result<usize> {
+        let mut n = 0;
+        match std::fs::read_dir(&self.dir) {
+            Ok(entries) => {
+                for e in entries.flatten() {
+                    if e.path()
+                        .extension()
+                        .is_some_and(|x| x == "json" || x == "lock")
+                    {
+                        std::fs::remove_file(e.path())?;
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+trait Mode0600 {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl Mode0600 for std::fs::OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::mode(self, 0o600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_private_and_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("c"));
+        cache.write("k", &vec![1, 2, 3]).unwrap();
+        assert_eq!(cache.read::<Vec<i32>>("k"), Some(vec![1, 2, 3]));
+        let file_mode = std::fs::metadata(dir.path().join("c/k.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        let dir_mode = std::fs::metadata(dir.path().join("c"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(file_mode & 0o777, 0o600);
+        assert_eq!(dir_mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn untrusted_files_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().to_path_buf());
+        cache.write("k", &5).unwrap();
+        std::fs::write(dir.path().join("k.json"), b"{garbage").unwrap();
+        assert_eq!(cache.read::<i32>("k"), None);
+        cache.write("k", &5).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("k.json"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        assert_eq!(cache.read::<i32>("k"), None);
+    }
+
+    #[test]
+    fn keys_depend_on_every_input() {
+        assert_ne!(key_of(&("a", 1)), key_of(&("a", 2)));
+        assert_eq!(key_of(&("a", 1)), key_of(&("a", 1)));
+    }
+}

@@ -1,0 +1,402 @@
+//! Credentials for the mapped role: from the cache when they have more than
+//! `refresh_before` left, else from STS (through an MFA session when `mfa_serial` is
+//! set, so later refreshes never prompt), written back to the cache.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use crate::cache::{key_of, Cache, CacheError};
+use crate::paths::Dirs;
+use crate::secret::Credentials;
+use crate::sts::{AssumeParams, SourceKind, Sts, StsError, TOTAL_TIMEOUT};
+
+/// How long an MFA session lasts (STS's maximum for GetSessionToken with an IAM user).
+pub const MFA_SESSION: Duration = Duration::from_secs(12 * 3600);
+/// An MFA session with less than this left is not used to start a run.
+const MFA_MIN_LEFT: Duration = Duration::from_secs(15 * 60);
+/// The environment variable holding a one-time MFA code.
+pub const MFA_TOKEN_VAR: &str = "BREAKGLASS_MFA_TOKEN";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error(transparent)]
+    Sts(#[from] StsError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// What to ask STS for, and how.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub params: AssumeParams,
+    /// The config's region (else the AWS chain's: AWS_REGION, the profile, ...).
+    pub region: Option<String>,
+    pub source_profile: Option<String>,
+    pub mfa_serial: Option<String>,
+    pub mfa_command: Option<String>,
+    /// Cached credentials are used only with more than this left.
+    pub refresh_before: Duration,
+}
+
+/// A cache entry: the credentials and what they are for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub credentials: Credentials,
+    pub region: String,
+    pub role_arn: String,
+    pub session_name: String,
+    /// The source identity's ARN, when STS told us.
+    pub source_arn: Option<String>,
+}
+
+/// Everything that changes what STS would return; hashed into the cache key.
+#[derive(Serialize)]
+struct KeyInputs<'a> {
+    v: u32,
+    params: KeyParams<'a>,
+    region: Option<&'a str>,
+    source_profile: Option<&'a str>,
+    mfa_serial: Option<&'a str>,
+    env: BTreeMap<&'static str, String>,
+}
+
+#[derive(Serialize)]
+struct KeyParams<'a> {
+    role_arn: &'a str,
+    session_name: &'a str,
+    duration: u64,
+    external_id: Option<&'a str>,
+    source_identity: Option<&'a str>,
+    tags: &'a BTreeMap<String, String>,
+    policy_arns: &'a [String],
+}
+
+/// Environment variables that select the source identity or the endpoint. Key ids are
+/// hashed, never stored.
+fn env_inputs() -> BTreeMap<&'static str, String> {
+    let mut m = BTreeMap::new();
+    for k in [
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ] {
+        if let Ok(v) = std::env::var(k) {
+            m.insert(k, v);
+        }
+    }
+    if let Ok(id) = std::env::var("AWS_ACCESS_KEY_ID") {
+        let h = Sha256::digest(id.as_bytes());
+        m.insert(
+            "AWS_ACCESS_KEY_ID#sha256",
+            h.iter().map(|b| format!("{b:02x}")).collect(),
+        );
+    }
+    m
+}
+
+/// Gets and renews credentials for one request, sharing the cache with every other
+/// breakglass process.
+#[derive(Debug)]
+pub struct Broker {
+    pub request: Request,
+    cache: Cache,
+    mfa_cache: Cache,
+    key: String,
+    mfa_key: String,
+    sts: OnceCell<Sts>,
+}
+
+impl Broker {
+    pub fn new(request: Request, dirs: &Dirs) -> Broker {
+        let env = env_inputs();
+        let p = &request.params;
+        let key = key_of(&KeyInputs {
+            v: 1,
+            params: KeyParams {
+                role_arn: &p.role_arn,
+                session_name: &p.session_name,
+                duration: p.duration.as_secs(),
+                external_id: p.external_id.as_deref(),
+                source_identity: p.source_identity.as_deref(),
+                tags: &p.tags,
+                policy_arns: &p.policy_arns,
+            },
+            region: request.region.as_deref(),
+            source_profile: request.source_profile.as_deref(),
+            mfa_serial: request.mfa_serial.as_deref(),
+            env: env.clone(),
+        });
+        let mfa_key = key_of(&(
+            "mfa",
+            1,
+            request.mfa_serial.as_deref(),
+            request.region.as_deref(),
+            request.source_profile.as_deref(),
+            &env,
+        ));
+        Broker {
+            request,
+            cache: Cache::new(dirs.cache.join("credentials")),
+            mfa_cache: Cache::new(dirs.cache.join("mfa")),
+            key,
+            mfa_key,
+            sts: OnceCell::new(),
+        }
+    }
+
+    /// The cached credentials, if they have more than `refresh_before` left. No lock,
+    /// no network: this is the warm path.
+    pub fn cached(&self) -> Option<Entry> {
+        self.usable(self.cache.read::<Entry>(&self.key))
+    }
+
+    fn usable(&self, entry: Option<Entry>) -> Option<Entry> {
+        entry.filter(|e| {
+            e.role_arn == self.request.params.role_arn
+                && e.credentials.remaining(SystemTime::now()) > self.request.refresh_before
+        })
+    }
+
+    /// Credentials with more than `refresh_before` left: from the cache if another
+    /// process renewed them, else from STS. Holds the entry's lock throughout, so
+    /// processes started together make one STS call. `interactive` allows an MFA prompt
+    /// on the terminal.
+    pub async fn obtain(&self, interactive: bool) -> Result<(Entry, bool), CredentialsError> {
+        let cache = self.cache.clone();
+        let key = self.key.clone();
+        let lock = tokio::task::spawn_blocking(move || cache.lock(&key))
+            .await
+            .map_err(|e| CacheError {
+                dir: self.cache.dir().to_path_buf(),
+                source: std::io::Error::other(e),
+            })??;
+        if let Some(entry) = self.usable(self.cache.read::<Entry>(&self.key)) {
+            return Ok((entry, true));
+        }
+        let entry = match tokio::time::timeout(TOTAL_TIMEOUT, self.from_sts(interactive)).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(StsError::Unreachable {
+                    endpoint: crate::sts::endpoint_description(
+                        self.request.region.as_deref().unwrap_or("us-east-1"),
+                    ),
+                    detail: format!("no answer within {} s", TOTAL_TIMEOUT.as_secs()),
+                }
+                .into())
+            }
+        };
+        self.cache.write(&self.key, &entry)?;
+        drop(lock);
+        Ok((entry, false))
+    }
+
+    async fn sts(&self) -> Result<&Sts, StsError> {
+        self.sts
+            .get_or_try_init(|| {
+                Sts::connect(
+                    self.request.source_profile.as_deref(),
+                    self.request.region.as_deref(),
+                )
+            })
+            .await
+    }
+
+    async fn from_sts(&self, interactive: bool) -> Result<Entry, CredentialsError> {
+        let sts = self.sts().await?;
+        let signer = match &self.request.mfa_serial {
+            Some(serial) => sts.with_session(&self.mfa_session(sts, serial, interactive).await?),
+            None => sts.clone(),
+        };
+        let (assumed, caller) = tokio::join!(
+            signer.assume_role(&self.request.params),
+            signer.caller_arn()
+        );
+        Ok(Entry {
+            credentials: assumed?,
+            region: sts.region.clone(),
+            role_arn: self.request.params.role_arn.clone(),
+            session_name: self.request.params.session_name.clone(),
+            source_arn: caller.ok(),
+        })
+    }
+
+    /// The cached MFA session, or a new one (one prompt) when it is missing or short.
+    async fn mfa_session(
+        &self,
+        sts: &Sts,
+        serial: &str,
+        interactive: bool,
+    ) -> Result<Credentials, CredentialsError> {
+        let cache = self.mfa_cache.clone();
+        let key = self.mfa_key.clone();
+        let _lock = tokio::task::spawn_blocking(move || cache.lock(&key))
+            .await
+            .map_err(|e| CacheError {
+                dir: self.mfa_cache.dir().to_path_buf(),
+                source: std::io::Error::other(e),
+            })??;
+        let now = SystemTime::now();
+        let cached = self.mfa_cache.read::<Credentials>(&self.mfa_key);
+        if let Some(c) = &cached {
+            let left = c.remaining(now);
+            // A refresh uses any session that is still valid; a new run wants some room.
+            if left > MFA_MIN_LEFT || (!interactive && left > Duration::from_secs(60)) {
+                return Ok(c.clone());
+            }
+        }
+        let code = mfa_code(serial, self.request.mfa_command.as_deref(), interactive)?;
+        let session = sts.mfa_session(serial, &code, MFA_SESSION).await?;
+        self.mfa_cache.write(&self.mfa_key, &session)?;
+        Ok(session)
+    }
+
+    /// Removes every cached credential and MFA session.
+    pub fn clear(dirs: &Dirs) -> std::io::Result<usize> {
+        Ok(Cache::new(dirs.cache.join("credentials")).clear()?
+            + Cache::new(dirs.cache.join("mfa")).clear()?)
+    }
+
+    /// Where the source identity comes from.
+    pub fn source(&self) -> SourceKind {
+        SourceKind::detect(self.request.source_profile.as_deref())
+    }
+}
+
+/// The MFA code: `BREAKGLASS_MFA_TOKEN`, else `mfa_command`'s output, else a prompt on
+/// the controlling terminal (never stdin, which belongs to terraform).
+fn mfa_code(serial: &str, command: Option<&str>, interactive: bool) -> Result<String, StsError> {
+    let unavailable = |why: String| StsError::MfaUnavailable {
+        serial: serial.to_string(),
+        why,
+    };
+    if interactive {
+        if let Ok(code) = std::env::var(MFA_TOKEN_VAR) {
+            if !code.trim().is_empty() {
+                return Ok(code.trim().to_string());
+            }
+        }
+    }
+    if let Some(cmd) = command {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| unavailable(format!("mfa_command could not run: {e}")))?;
+        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || code.is_empty() {
+            return Err(unavailable(format!(
+                "mfa_command failed ({}) or printed no code",
+                out.status
+            )));
+        }
+        return Ok(code);
+    }
+    if !interactive {
+        return Err(unavailable(
+            "the MFA session expired during the run and there is no way to ask for a new code without interrupting terraform".to_string(),
+        ));
+    }
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| unavailable("there is no terminal to ask for a code".to_string()))?;
+    let mut writer = &tty;
+    let _ = write!(writer, "breakglass: MFA code for {serial}: ");
+    let _ = writer.flush();
+    let mut line = String::new();
+    std::io::BufReader::new(&tty)
+        .read_line(&mut line)
+        .map_err(|e| unavailable(format!("reading the code failed: {e}")))?;
+    let code = line.trim().to_string();
+    if code.is_empty() {
+        return Err(unavailable("no code was entered".to_string()));
+    }
+    Ok(code)
+}
+
+/// Fills a `session_name` / `source_identity` template: `{user}`, `{host}`, `{workspace}`.
+pub fn expand_template(template: &str, workspace: &str) -> String {
+    template
+        .replace("{user}", &local_user())
+        .replace("{host}", &host_name())
+        .replace("{workspace}", workspace)
+}
+
+/// Cleans a name to STS's rules for session names and source identities:
+/// 2 to 64 characters of `[\w+=,.@-]`; others become `-`.
+pub fn clean_sts_name(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    while s.len() < 2 {
+        s.push('-');
+    }
+    s
+}
+
+/// The local user's name.
+pub fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            // SAFETY: getuid has no preconditions and cannot fail.
+            format!("uid{}", unsafe { libc::getuid() })
+        })
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length; gethostname NUL-terminates
+    // within it or truncates.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown-host".to_string();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_follow_sts_rules() {
+        assert_eq!(clean_sts_name("breakglass-alice"), "breakglass-alice");
+        assert_eq!(clean_sts_name("bg alice/ü"), "bg-alice--");
+        assert_eq!(clean_sts_name("x"), "x-");
+        assert_eq!(clean_sts_name(&"a".repeat(100)).len(), 64);
+        assert_eq!(clean_sts_name("a=b,c.d@e+f_g"), "a=b,c.d@e+f_g");
+    }
+
+    #[test]
+    fn templates_fill_user_host_and_workspace() {
+        let s = expand_template("bg-{user}-{workspace}", "prod");
+        assert!(s.ends_with("-prod") && !s.contains('{'), "{s}");
+        assert!(!expand_template("{host}", "x").is_empty());
+    }
+}

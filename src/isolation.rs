@@ -1,0 +1,55 @@
+//! The environment terraform runs in: exactly the assumed role, whatever the user's
+//! environment holds. Every variable that would make an AWS SDK choose another
+//! identity is removed; endpoints, CA bundles and the region are kept.
+
+use std::ffi::OsString;
+
+/// Variables that select an identity; removed from terraform's environment.
+pub const IDENTITY_VARS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_SSO_SESSION",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "BREAKGLASS_MFA_TOKEN",
+];
+
+/// One change to terraform's environment: set, or remove with `None`.
+pub type EnvChange = (OsString, Option<OsString>);
+
+fn removals() -> Vec<EnvChange> {
+    IDENTITY_VARS
+        .iter()
+        .map(|k| (OsString::from(k), None))
+        .collect()
+}
+
+fn set(k: &str, v: impl Into<OsString>) -> EnvChange {
+    (OsString::from(k), Some(v.into()))
+}
+
+/// The plain hand-over (`delivery = "env"`): static variables, never refreshed.
+pub fn env_delivery(creds: &crate::secret::Credentials, region: &str) -> Vec<EnvChange> {
+    let mut env = removals();
+    env.push(set("AWS_ACCESS_KEY_ID", &creds.access_key_id));
+    env.push(set(
+        "AWS_SECRET_ACCESS_KEY",
+        creds.secret_access_key.expose(),
+    ));
+    env.push(set("AWS_SESSION_TOKEN", creds.session_token.expose()));
+    env.push(set("AWS_REGION", region));
+    env.push(set("AWS_DEFAULT_REGION", region));
+    env
+}
