@@ -30,6 +30,8 @@ pub enum Error {
     Sts(#[from] StsError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Supervisor(#[from] crate::supervisor::SupervisorError),
     #[error("cannot read the current directory: {0}")]
     Cwd(std::io::Error),
     /// A failure already worded for the user: what happened, then what to run.

@@ -53,3 +53,28 @@ pub fn env_delivery(creds: &crate::secret::Credentials, region: &str) -> Vec<Env
     env.push(set("AWS_DEFAULT_REGION", region));
     env
 }
+
+/// The supervised hand-over: the loopback credential endpoint, and generated shared
+/// config and credentials files (region only, no profiles), so that a `[default]`
+/// profile with static keys cannot outrank the endpoint in the SDK's chain.
+pub fn endpoint_delivery(
+    endpoint_env: &[(String, String)],
+    region: &str,
+    run_dir: &std::path::Path,
+) -> std::io::Result<Vec<EnvChange>> {
+    let config = run_dir.join("config");
+    let credentials = run_dir.join("credentials");
+    std::fs::write(&config, format!("[default]\nregion = {region}\n"))?;
+    std::fs::write(&credentials, "")?;
+    let mut env = removals();
+    for (k, v) in endpoint_env {
+        env.push(set(k, v));
+    }
+    env.push(set("AWS_CONFIG_FILE", config));
+    env.push(set("AWS_SHARED_CREDENTIALS_FILE", credentials));
+    env.push(set("AWS_REGION", region));
+    env.push(set("AWS_DEFAULT_REGION", region));
+    // Nothing falls through to instance metadata.
+    env.push(set("AWS_EC2_METADATA_DISABLED", "true"));
+    Ok(env)
+}

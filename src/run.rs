@@ -1,8 +1,10 @@
 //! The break-glass path of one `terraform` run: resolve the role for this directory and
 //! workspace, get credentials, and run terraform under them.
 
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
+use crate::config::Delivery;
 use crate::config::{format_duration, Project};
 use crate::credentials::{clean_sts_name, expand_template, Broker, Entry, Request};
 use crate::error::Error;
@@ -10,7 +12,12 @@ use crate::mapping::{current_workspace, RoleTarget};
 use crate::paths::Dirs;
 use crate::shim::ShimRun;
 use crate::sts::AssumeParams;
+use crate::supervisor::{self, ChildSpec, Outcome, CLIENT_WINDOW};
 use crate::terraform;
+
+/// Default `min_remaining`: a run does not start with credentials that expire sooner
+/// and cannot be renewed.
+pub const DEFAULT_MIN_REMAINING: Duration = Duration::from_secs(5 * 60);
 
 /// The project, or the error that says break-glass mode needs one.
 pub fn project(run: &ShimRun) -> Result<&Project, Error> {
@@ -49,8 +56,19 @@ pub fn request(project: &Project, target: &RoleTarget, read_only: bool) -> Reque
         source_profile: target.source_profile.clone(),
         mfa_serial: target.mfa_serial.clone(),
         mfa_command: target.mfa_command.clone(),
-        refresh_before: target.refresh_before,
+        refresh_before: effective_window(target),
     }
+}
+
+/// The refresh window actually used: at least 6 minutes, so that clients are never
+/// handed credentials in their last 5 minutes while a refresh is still possible, and
+/// shorter than the session.
+pub fn effective_window(target: &RoleTarget) -> Duration {
+    let floor = CLIENT_WINDOW + Duration::from_secs(60);
+    target
+        .refresh_before
+        .max(floor)
+        .min(target.duration.saturating_sub(Duration::from_secs(60)))
 }
 
 /// The base directories, or the error that says what to set.
@@ -99,18 +117,102 @@ pub fn announce(entry: &Entry, cached: bool) {
     );
 }
 
+/// One run under the role: everything `terraform`, `exec` and `recover` share.
+#[derive(Debug)]
+pub struct RoleRun {
+    pub broker: Broker,
+    pub delivery: Delivery,
+    pub min_remaining: Duration,
+    /// Where terraform runs: `errored.tfstate` is looked for here.
+    pub workdir: std::path::PathBuf,
+}
+
+impl RoleRun {
+    /// Resolves the role for a shim run and prepares its credential broker.
+    pub fn new(run: &ShimRun) -> Result<RoleRun, Error> {
+        let target = target(run)?;
+        let project = project(run)?;
+        let dirs = dirs(run.dirs.as_ref())?;
+        let broker = Broker::new(
+            request(project, &target, run.invocation.is_read_only()),
+            &dirs,
+        );
+        let s = &project.settings;
+        Ok(RoleRun {
+            broker,
+            delivery: s.delivery.as_ref().map_or(Delivery::Endpoint, |d| d.value),
+            min_remaining: s
+                .min_remaining
+                .as_ref()
+                .map_or(DEFAULT_MIN_REMAINING, |m| m.value),
+            workdir: run.workdir.clone(),
+        })
+    }
+
+    /// Runs `child` under the role, supervised (endpoint, refresh, signals), and
+    /// prints the recovery steps if terraform left an `errored.tfstate`.
+    pub fn supervise(self, child: ChildSpec) -> Result<Outcome, Error> {
+        let mut rt = None;
+        let (entry, cached) = obtain(&self.broker, &mut rt)?;
+        announce(&entry, cached);
+        let runtime = match rt {
+            Some(r) => r,
+            None => runtime()?,
+        };
+        let broker = Arc::new(self.broker);
+        let outcome = runtime.block_on(supervisor::supervise(
+            broker,
+            entry,
+            child,
+            self.min_remaining,
+        ))?;
+        runtime.shutdown_timeout(Duration::from_millis(200));
+        if outcome.code != 0 {
+            if let Some(path) = supervisor::errored_state(&self.workdir, outcome.started) {
+                eprintln!("{}", supervisor::recovery_text(&path));
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The plain hand-over (`delivery = "env"`): exec `program` with the credentials in
+    /// its environment. Returns only on failure.
+    pub fn exec_with_env(
+        self,
+        program: &std::path::Path,
+        args: &[std::ffi::OsString],
+        guard: &terraform::Guard,
+    ) -> Error {
+        let mut rt = None;
+        let (entry, cached) = match obtain(&self.broker, &mut rt) {
+            Ok(x) => x,
+            Err(e) => return e,
+        };
+        announce(&entry, cached);
+        eprintln!(
+            "breakglass: warning: delivery = \"env\": these credentials will not be refreshed; anything still running at {} will fail",
+            crate::clock::rfc3339(entry.credentials.expires_at())
+        );
+        let env = crate::isolation::env_delivery(&entry.credentials, &entry.region);
+        terraform::exec(program, args, guard, &env).into()
+    }
+}
+
 /// The break-glass path for the `terraform` name.
 pub fn break_glass(run: ShimRun) -> Result<i32, Error> {
-    let target = target(&run)?;
-    let project = project(&run)?;
-    let dirs = dirs(run.dirs.as_ref())?;
-    let broker = Broker::new(
-        request(project, &target, run.invocation.is_read_only()),
-        &dirs,
-    );
-    let mut rt = None;
-    let (entry, cached) = obtain(&broker, &mut rt)?;
-    announce(&entry, cached);
-    let env = crate::isolation::env_delivery(&entry.credentials, &entry.region);
-    Err(terraform::exec(&run.terraform, &run.invocation.args, &run.guard, &env).into())
+    let role = RoleRun::new(&run)?;
+    match role.delivery {
+        Delivery::Env => Err(role.exec_with_env(&run.terraform, &run.invocation.args, &run.guard)),
+        Delivery::Endpoint => {
+            let child = ChildSpec {
+                program: run.terraform.clone(),
+                args: run.invocation.args.clone(),
+                env: vec![(
+                    terraform::GUARD_VAR.into(),
+                    Some(run.guard.hand_on(&run.terraform)),
+                )],
+            };
+            Ok(role.supervise(child)?.code)
+        }
+    }
 }

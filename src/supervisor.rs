@@ -1,0 +1,340 @@
+//! A supervised terraform run: the credential endpoint on loopback, a refresher that
+//! renews the role before expiry (through shutdown too), signals passed on the way
+//! terraform expects, and terraform's exit status handed back.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::clock::rfc3339;
+use crate::credentials::{Broker, CredentialsError, Entry};
+use crate::isolation::{endpoint_delivery, EnvChange};
+use crate::server::{CredentialState, Endpoint};
+use crate::signals::{self, Listener};
+
+/// Clients are never handed credentials inside this window before their real expiry
+/// while a refresh is still possible.
+pub const CLIENT_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// The least time between two STS calls of the refresher.
+const MIN_REFRESH_GAP: Duration = Duration::from_secs(5);
+/// The longest wait between two refresh attempts after a failure.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("cannot start the credential endpoint: {0}")]
+    Endpoint(#[from] crate::server::ServerError),
+    #[error("cannot set up the run: {0}")]
+    Setup(std::io::Error),
+    #[error("cannot start `{}`: {source}\n  fix: check that it exists and is executable", program.display())]
+    Spawn {
+        program: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the credentials for {role} expire in {left} (at {at}), less than min_remaining = \"{min}\", and could not be renewed\n  fix: check the role's MaxSessionDuration and your source session (`aws sts get-caller-identity`), or lower min_remaining in .breakglass.toml")]
+    TooShort {
+        role: String,
+        left: String,
+        at: String,
+        min: String,
+    },
+}
+
+/// The program to supervise.
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    /// Extra environment changes (the loop guard, say), applied after isolation.
+    pub env: Vec<EnvChange>,
+}
+
+/// How a supervised run ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The exit code to hand back: the child's, or 128+N when signal N killed it.
+    pub code: i32,
+    pub started: SystemTime,
+    pub ended: SystemTime,
+    /// Every access key id the endpoint handed out.
+    pub keys_served: Vec<String>,
+}
+
+/// The Expiration to advertise: shortly after the refresher's own renewal, never later
+/// than 5 minutes before the real expiry, never in the past, never after the truth.
+pub fn advertise_until(expires: SystemTime, window: Duration, now: SystemTime) -> SystemTime {
+    let refresh_at = expires.checked_sub(window).unwrap_or(now);
+    let latest_safe = expires.checked_sub(CLIENT_WINDOW).unwrap_or(now);
+    let target = (refresh_at + Duration::from_secs(60)).min(latest_safe);
+    target.max(now + Duration::from_secs(15)).min(expires)
+}
+
+/// When the refresher should next renew credentials that expire at `expires`.
+pub fn next_refresh(expires: SystemTime, window: Duration, now: SystemTime) -> SystemTime {
+    expires
+        .checked_sub(window)
+        .unwrap_or(now)
+        .max(now + MIN_REFRESH_GAP.min(window / 4))
+}
+
+fn valid(entry: &Entry, window: Duration) -> CredentialState {
+    CredentialState::Valid {
+        advertise_until: advertise_until(entry.credentials.expires_at(), window, SystemTime::now()),
+        credentials: entry.credentials.clone(),
+    }
+}
+
+/// A short name for a failure, so each kind is warned about once.
+fn kind(e: &CredentialsError) -> &'static str {
+    use crate::sts::StsError::*;
+    match e {
+        CredentialsError::Cache(_) => "cache",
+        CredentialsError::Sts(s) => match s {
+            AccessDenied { .. } => "access-denied",
+            InvalidSource { .. } => "invalid-source",
+            NoCredentials { .. } => "no-credentials",
+            MissingRegion => "region",
+            Unreachable { .. } => "unreachable",
+            DurationTooLong { .. } => "duration",
+            MfaUnavailable { .. } => "mfa",
+            Refused { .. } => "refused",
+        },
+    }
+}
+
+/// Renews the credentials `window` before expiry, for as long as it runs. On failure
+/// it keeps serving the still-valid credentials, retries with backoff, and warns once
+/// per kind of failure; when they really run out it says so loudly and the endpoint
+/// answers 503.
+async fn refresher(
+    broker: Arc<Broker>,
+    mut current: Entry,
+    tx: watch::Sender<CredentialState>,
+    window: Duration,
+) {
+    let mut warned: HashSet<&'static str> = HashSet::new();
+    let mut backoff = Duration::from_secs(1);
+    let mut failing = false;
+    let mut expired = false;
+    loop {
+        let now = SystemTime::now();
+        let due = next_refresh(current.credentials.expires_at(), window, now);
+        if !failing {
+            if let Ok(wait) = due.duration_since(now) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        match broker.obtain(false).await {
+            Ok((entry, _)) => {
+                if failing {
+                    eprintln!(
+                        "breakglass: credentials renewed for {}; refreshing again as usual",
+                        entry.role_arn
+                    );
+                }
+                current = entry;
+                failing = false;
+                expired = false;
+                backoff = Duration::from_secs(1);
+                let _ = tx.send(valid(&current, window));
+            }
+            Err(e) => {
+                failing = true;
+                let now = SystemTime::now();
+                if current.credentials.expires_at() <= now {
+                    if !expired {
+                        expired = true;
+                        eprintln!(
+                            "breakglass: ERROR: the credentials for {} expired at {} and could not be renewed: {e}\n  terraform's AWS calls now fail; breakglass does not stop terraform. When it ends, follow any errored.tfstate advice below.",
+                            current.role_arn,
+                            rfc3339(current.credentials.expires_at())
+                        );
+                    }
+                    let _ = tx.send(CredentialState::Expired {
+                        message: format!(
+                            "breakglass: the credentials for {} expired at {} and could not be renewed",
+                            current.role_arn,
+                            rfc3339(current.credentials.expires_at())
+                        ),
+                    });
+                } else {
+                    if warned.insert(kind(&e)) {
+                        eprintln!(
+                            "breakglass: warning: could not renew the credentials (still valid until {}; retrying): {e}",
+                            rfc3339(current.credentials.expires_at())
+                        );
+                    }
+                    let _ = tx.send(valid(&current, window));
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Runs `child` under the role: starts the endpoint and the refresher, passes signals
+/// on, and returns when the child has exited.
+pub async fn supervise(
+    broker: Arc<Broker>,
+    entry: Entry,
+    child: ChildSpec,
+    min_remaining: Duration,
+) -> Result<Outcome, SupervisorError> {
+    let window = broker.request.refresh_before;
+    let left = entry.credentials.remaining(SystemTime::now());
+    if left < min_remaining {
+        return Err(SupervisorError::TooShort {
+            role: entry.role_arn.clone(),
+            left: crate::config::format_duration(left),
+            at: rfc3339(entry.credentials.expires_at()),
+            min: crate::config::format_duration(min_remaining),
+        });
+    }
+    // Signals first: from here on the shim is never killed by one while terraform runs.
+    let mut listener = Listener::install().map_err(SupervisorError::Setup)?;
+    let (tx, rx) = watch::channel(valid(&entry, window));
+    let endpoint = Endpoint::start(rx).await?;
+    let run_dir = tempfile::Builder::new()
+        .prefix("breakglass-run-")
+        .tempdir()
+        .map_err(SupervisorError::Setup)?;
+    let env = endpoint_delivery(&endpoint.env(), &entry.region, run_dir.path())
+        .map_err(SupervisorError::Setup)?;
+    let refresh = tokio::spawn(refresher(broker, entry, tx, window));
+
+    let started = SystemTime::now();
+    let mut cmd = tokio::process::Command::new(&child.program);
+    cmd.args(&child.args);
+    for (k, v) in env.iter().chain(child.env.iter()) {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let mut proc = cmd.spawn().map_err(|source| SupervisorError::Spawn {
+        program: child.program.clone(),
+        source,
+    })?;
+    let status = loop {
+        tokio::select! {
+            status = proc.wait() => break status,
+            got = listener.recv() => {
+                if got.forward {
+                    if let Some(pid) = proc.id() {
+                        signals::send(pid, got.signal);
+                    }
+                }
+            }
+        }
+    };
+    let ended = SystemTime::now();
+    refresh.abort();
+    let keys_served = endpoint
+        .served()
+        .into_iter()
+        .filter_map(|r| r.access_key_id)
+        .collect();
+    endpoint.shutdown().await;
+    drop(run_dir);
+    let code = match status {
+        Ok(s) => exit_code(&s),
+        Err(e) => {
+            eprintln!("breakglass: lost track of terraform: {e}");
+            crate::error::SHIM_FAILURE
+        }
+    };
+    Ok(Outcome {
+        code,
+        started,
+        ended,
+        keys_served,
+    })
+}
+
+/// The child's exit code, or 128+N when signal N killed it.
+pub fn exit_code(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => crate::error::SHIM_FAILURE,
+    }
+}
+
+/// `errored.tfstate` in `workdir`, if terraform wrote it during this run.
+pub fn errored_state(workdir: &Path, since: SystemTime) -> Option<PathBuf> {
+    let path = workdir.join("errored.tfstate");
+    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+    // File times can be coarser than the clock: allow a second.
+    (modified + Duration::from_secs(1) >= since).then_some(path)
+}
+
+/// The recovery steps for a state that could not be written.
+pub fn recovery_text(path: &Path) -> String {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    format!(
+        "breakglass: terraform could not write its state and saved it to {}\n  \
+         the infrastructure changed but the remote state does not know it yet. To recover:\n  \
+         1. get fresh credentials and push the saved state, in {}:\n       breakglass recover\n     \
+         (the same as `terraform state push errored.tfstate` under the role)\n  \
+         2. if terraform reported a lock that was not released, note its ID and run:\n       terraform force-unlock LOCK_ID\n  \
+         breakglass never deletes or moves errored.tfstate.",
+        path.display(),
+        dir.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: u64 = 3600;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + secs)
+    }
+
+    #[test]
+    fn advertised_expiry_brings_clients_back_before_the_last_five_minutes() {
+        // 1h credentials renewed 15m before expiry.
+        let adv = advertise_until(at(H), Duration::from_secs(900), at(0));
+        assert_eq!(adv, at(H - 900 + 60));
+        assert!(adv <= at(H) - CLIENT_WINDOW);
+        // A short window still never advertises past expiry minus 5 minutes.
+        let adv = advertise_until(at(H), Duration::from_secs(120), at(0));
+        assert_eq!(adv, at(H) - CLIENT_WINDOW);
+        // Renewal failing inside the last 5 minutes: near future, never past the truth.
+        let adv = advertise_until(at(H), Duration::from_secs(900), at(H - 100));
+        assert_eq!(adv, at(H - 85));
+        let adv = advertise_until(at(H), Duration::from_secs(900), at(H - 5));
+        assert_eq!(adv, at(H));
+    }
+
+    #[test]
+    fn refreshes_are_due_at_the_window_and_never_back_to_back() {
+        assert_eq!(
+            next_refresh(at(H), Duration::from_secs(900), at(0)),
+            at(H - 900)
+        );
+        assert_eq!(
+            next_refresh(at(H), Duration::from_secs(900), at(H - 10)),
+            at(H - 5)
+        );
+    }
+
+    #[test]
+    fn errored_state_must_be_new() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(errored_state(dir.path(), SystemTime::now()).is_none());
+        std::fs::write(dir.path().join("errored.tfstate"), "{}").unwrap();
+        assert!(errored_state(dir.path(), SystemTime::now() - Duration::from_secs(5)).is_some());
+        assert!(errored_state(dir.path(), SystemTime::now() + Duration::from_secs(60)).is_none());
+        assert!(recovery_text(&dir.path().join("errored.tfstate"))
+            .contains("terraform state push errored.tfstate"));
+    }
+}
