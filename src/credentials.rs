@@ -160,6 +160,14 @@ impl Broker {
         self.usable(self.cache.read::<Entry>(&self.key))
     }
 
+    /// The cached credentials for this request while they are still valid at all (for
+    /// `breakglass status`).
+    pub fn cached_any(&self) -> Option<Entry> {
+        self.cache
+            .read::<Entry>(&self.key)
+            .filter(|e| e.credentials.remaining(SystemTime::now()) > Duration::ZERO)
+    }
+
     fn usable(&self, entry: Option<Entry>) -> Option<Entry> {
         entry.filter(|e| {
             e.role_arn == self.request.params.role_arn
@@ -258,6 +266,19 @@ impl Broker {
         let session = sts.mfa_session(serial, &code, MFA_SESSION).await?;
         self.mfa_cache.write(&self.mfa_key, &session)?;
         Ok(session)
+    }
+
+    /// Assumes the role without the credential cache (for `breakglass doctor`: the
+    /// credentials are thrown away). An MFA session is reused or started as usual.
+    pub async fn probe(&self) -> Result<(Entry, Sts), CredentialsError> {
+        let entry = tokio::time::timeout(TOTAL_TIMEOUT, self.from_sts(true))
+            .await
+            .map_err(|_| StsError::Unreachable {
+                endpoint: crate::sts::endpoint_description(self.request.region.as_deref().unwrap_or("us-east-1")),
+                detail: format!("no answer within {} s", TOTAL_TIMEOUT.as_secs()),
+            })??;
+        let sts = self.sts().await?.with_session(&entry.credentials);
+        Ok((entry, sts))
     }
 
     /// Removes every cached credential and MFA session.

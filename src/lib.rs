@@ -8,11 +8,14 @@
 //! The `breakglass` name runs the management CLI ([`cli`]).
 
 pub mod activation;
+pub mod audit;
+pub mod backend;
 pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod doctor;
 pub mod error;
 pub mod invocation;
 pub mod isolation;
@@ -20,6 +23,7 @@ pub mod mapping;
 pub mod mode;
 pub mod paths;
 pub mod run;
+pub mod scaffold;
 pub mod secret;
 pub mod server;
 pub mod shim;

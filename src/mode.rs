@@ -19,6 +19,8 @@ pub enum Reason {
     Env(String),
     /// `breakglass on`, until the activation expires.
     Activation(Activation),
+    /// A `breakglass` command that always runs under the role (`exec`, `recover`, ...).
+    Command(String),
     /// The config's `enabled` key.
     Config(Origin),
     /// No config file above the working directory.
@@ -48,6 +50,7 @@ impl std::fmt::Display for Reason {
                 a.until_rfc3339(),
                 a.reason
             ),
+            Reason::Command(c) => write!(f, "`breakglass {c}`"),
             Reason::Config(o) => write!(f, "enabled = true at {o}"),
             Reason::NoConfig => write!(f, "no .breakglass.toml above the working directory"),
             Reason::NotEnabled => write!(f, "the config does not set enabled = true"),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::audit::{self, redact_args, Record};
 use crate::config::Delivery;
 use crate::config::{format_duration, Project};
 use crate::credentials::{clean_sts_name, expand_template, Broker, Entry, Request};
@@ -38,7 +39,12 @@ pub fn target(run: &ShimRun) -> Result<RoleTarget, Error> {
 
 /// The STS request for a role target: which ARN (read or write), the session name and
 /// source identity filled in and cleaned.
-pub fn request(project: &Project, target: &RoleTarget, read_only: bool) -> Request {
+pub fn request(project: &Project, target: &RoleTarget, read_only: bool, reason: Option<&str>) -> Request {
+    let mut tags = target.tags.clone();
+    if let Some(reason) = reason {
+        // CloudTrail shows session tags: the reason travels with every call.
+        tags.insert(REASON_TAG.to_string(), tag_value(reason));
+    }
     Request {
         params: AssumeParams {
             role_arn: target.arn_for(read_only).to_string(),
@@ -49,7 +55,7 @@ pub fn request(project: &Project, target: &RoleTarget, read_only: bool) -> Reque
                 .source_identity
                 .as_deref()
                 .map(|s| clean_sts_name(&expand_template(s, &target.workspace))),
-            tags: target.tags.clone(),
+            tags,
             policy_arns: target.policy_arns.clone(),
         },
         region: project.settings.region.as_ref().map(|r| r.value.clone()),
@@ -57,6 +63,25 @@ pub fn request(project: &Project, target: &RoleTarget, read_only: bool) -> Reque
         mfa_serial: target.mfa_serial.clone(),
         mfa_command: target.mfa_command.clone(),
         refresh_before: effective_window(target),
+    }
+}
+
+/// The session tag that carries the reason for a break-glass run.
+pub const REASON_TAG: &str = "breakglass-reason";
+
+/// A session tag value: at most 256 characters of letters, digits, spaces and `_.:/=+-@`.
+pub fn tag_value(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_alphanumeric() || " _.:/=+-@".contains(c) { c } else { '_' })
+        .take(256)
+        .collect()
+}
+
+/// The reason for this run: the `breakglass on --reason`, else `BREAKGLASS_REASON`.
+pub fn reason(run: &ShimRun) -> Option<String> {
+    match &run.mode.reason {
+        crate::mode::Reason::Activation(a) => Some(a.reason.clone()),
+        _ => std::env::var("BREAKGLASS_REASON").ok().filter(|r| !r.trim().is_empty()),
     }
 }
 
@@ -120,53 +145,95 @@ pub fn announce(entry: &Entry, cached: bool) {
 /// One run under the role: everything `terraform`, `exec` and `recover` share.
 #[derive(Debug)]
 pub struct RoleRun {
-    pub broker: Broker,
+    pub broker: Arc<Broker>,
     pub delivery: Delivery,
     pub min_remaining: Duration,
     /// Where terraform runs: `errored.tfstate` is looked for here.
     pub workdir: std::path::PathBuf,
+    /// The audit record, completed when the run ends.
+    audit: Record,
+    audit_log: std::path::PathBuf,
 }
 
 impl RoleRun {
-    /// Resolves the role for a shim run and prepares its credential broker.
-    pub fn new(run: &ShimRun) -> Result<RoleRun, Error> {
+    /// Resolves the role for a run and prepares its credential broker. `kind` names
+    /// the run in the audit trail: `terraform`, `exec` or `recover`.
+    pub fn new(run: &ShimRun, kind: &str) -> Result<RoleRun, Error> {
         let target = target(run)?;
         let project = project(run)?;
         let dirs = dirs(run.dirs.as_ref())?;
-        let broker = Broker::new(
-            request(project, &target, run.invocation.is_read_only()),
-            &dirs,
-        );
+        let reason = reason(run);
+        let req = request(project, &target, run.invocation.is_read_only(), reason.as_deref());
         let s = &project.settings;
+        let audit = Record {
+            started: String::new(),
+            ended: String::new(),
+            user: crate::credentials::local_user(),
+            host: crate::credentials::host_name(),
+            kind: kind.to_string(),
+            source_arn: None,
+            role_arn: req.params.role_arn.clone(),
+            session_name: req.params.session_name.clone(),
+            source_identity: req.params.source_identity.clone(),
+            workspace: target.workspace.clone(),
+            project: project.root.display().to_string(),
+            subcommand: run.invocation.subcommand().map(str::to_string),
+            args: redact_args(&run.invocation.args),
+            reason,
+            exit_code: None,
+        };
         Ok(RoleRun {
-            broker,
+            broker: Arc::new(Broker::new(req, &dirs)),
             delivery: s.delivery.as_ref().map_or(Delivery::Endpoint, |d| d.value),
-            min_remaining: s
-                .min_remaining
-                .as_ref()
-                .map_or(DEFAULT_MIN_REMAINING, |m| m.value),
+            min_remaining: s.min_remaining.as_ref().map_or(DEFAULT_MIN_REMAINING, |m| m.value),
             workdir: run.workdir.clone(),
+            audit,
+            audit_log: audit::log_path(&dirs),
         })
     }
 
-    /// Runs `child` under the role, supervised (endpoint, refresh, signals), and
-    /// prints the recovery steps if terraform left an `errored.tfstate`.
-    pub fn supervise(self, child: ChildSpec) -> Result<Outcome, Error> {
-        let mut rt = None;
-        let (entry, cached) = obtain(&self.broker, &mut rt)?;
+    /// Credentials for the run, announced on stderr.
+    fn credentials(&mut self, rt: &mut Option<tokio::runtime::Runtime>) -> Result<Entry, Error> {
+        self.audit.started = audit::now();
+        let (entry, cached) = obtain(&self.broker, rt)?;
         announce(&entry, cached);
+        self.audit.source_arn = entry.source_arn.clone();
+        Ok(entry)
+    }
+
+    fn record(&mut self, exit_code: Option<i32>) {
+        self.audit.ended = audit::now();
+        self.audit.exit_code = exit_code;
+        if let Err(e) = audit::append(&self.audit_log, &self.audit) {
+            eprintln!(
+                "breakglass: warning: could not write the audit trail {}: {e}",
+                self.audit_log.display()
+            );
+        }
+    }
+
+    /// Runs `child` under the role, supervised (endpoint, refresh, signals), records
+    /// the run in the audit trail, and prints the recovery steps if terraform left an
+    /// `errored.tfstate`.
+    pub fn supervise(mut self, child: ChildSpec) -> Result<Outcome, Error> {
+        let mut rt = None;
+        let entry = self.credentials(&mut rt)?;
         let runtime = match rt {
             Some(r) => r,
             None => runtime()?,
         };
-        let broker = Arc::new(self.broker);
-        let outcome = runtime.block_on(supervisor::supervise(
-            broker,
-            entry,
-            child,
-            self.min_remaining,
-        ))?;
+        let min_remaining = self.min_remaining;
+        let broker = Arc::clone(&self.broker);
+        let result = runtime.block_on(supervisor::supervise(broker, entry, child, min_remaining));
         runtime.shutdown_timeout(Duration::from_millis(200));
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                self.record(None);
+                return Err(e.into());
+            }
+        };
+        self.record(Some(outcome.code));
         if outcome.code != 0 {
             if let Some(path) = supervisor::errored_state(&self.workdir, outcome.started) {
                 eprintln!("{}", supervisor::recovery_text(&path));
@@ -176,23 +243,19 @@ impl RoleRun {
     }
 
     /// The plain hand-over (`delivery = "env"`): exec `program` with the credentials in
-    /// its environment. Returns only on failure.
-    pub fn exec_with_env(
-        self,
-        program: &std::path::Path,
-        args: &[std::ffi::OsString],
-        guard: &terraform::Guard,
-    ) -> Error {
+    /// its environment. The audit line is written before the exec, without an exit
+    /// code. Returns only on failure.
+    pub fn exec_with_env(mut self, program: &std::path::Path, args: &[std::ffi::OsString], guard: &terraform::Guard) -> Error {
         let mut rt = None;
-        let (entry, cached) = match obtain(&self.broker, &mut rt) {
+        let entry = match self.credentials(&mut rt) {
             Ok(x) => x,
             Err(e) => return e,
         };
-        announce(&entry, cached);
         eprintln!(
             "breakglass: warning: delivery = \"env\": these credentials will not be refreshed; anything still running at {} will fail",
             crate::clock::rfc3339(entry.credentials.expires_at())
         );
+        self.record(None);
         let env = crate::isolation::env_delivery(&entry.credentials, &entry.region);
         terraform::exec(program, args, guard, &env).into()
     }
@@ -200,7 +263,7 @@ impl RoleRun {
 
 /// The break-glass path for the `terraform` name.
 pub fn break_glass(run: ShimRun) -> Result<i32, Error> {
-    let role = RoleRun::new(&run)?;
+    let role = RoleRun::new(&run, "terraform")?;
     match role.delivery {
         Delivery::Env => Err(role.exec_with_env(&run.terraform, &run.invocation.args, &run.guard)),
         Delivery::Endpoint => {

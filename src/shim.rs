@@ -42,54 +42,62 @@ pub fn invoked_name(argv0: &OsString) -> String {
 
 /// Reads everything the decision needs and finds the real terraform.
 pub fn prepare(name: String, args: Vec<OsString>) -> Result<ShimRun, Error> {
+    let mut run = read_context(name, args)?;
+    let completing = std::env::var_os("COMP_LINE").is_some();
+    if !completing && !run.invocation.is_passthrough() {
+        let dirs = run.dirs.clone();
+        run.mode = mode::decide(
+            std::env::var_os(mode::MODE_VAR).as_deref(),
+            run.project.as_ref(),
+            |p| dirs.as_ref().and_then(|d| activation::current(d, &p.root)),
+        )?;
+    }
+    run.terraform = locate_terraform(&run)?;
+    Ok(run)
+}
+
+/// Reads the command line, the working directory and the project config. The mode
+/// starts off and the program is not yet found.
+pub fn read_context(name: String, args: Vec<OsString>) -> Result<ShimRun, Error> {
     let invocation = Invocation::parse(name, args);
     let cwd = std::env::current_dir().map_err(Error::Cwd)?;
     let workdir = invocation.workdir(&cwd);
     let project = Project::discover(&workdir)?;
-    let dirs = Dirs::new();
-
-    let completing = std::env::var_os("COMP_LINE").is_some();
-    let mode = if completing || invocation.is_passthrough() {
-        Mode {
-            on: false,
-            reason: mode::Reason::NotEnabled,
-        }
-    } else {
-        mode::decide(
-            std::env::var_os(mode::MODE_VAR).as_deref(),
-            project.as_ref(),
-            |p| dirs.as_ref().and_then(|d| activation::current(d, &p.root)),
-        )?
-    };
-
-    let requested =
-        if let Some(v) = std::env::var_os(terraform::TERRAFORM_VAR).filter(|v| !v.is_empty()) {
-            Requested::Env(v)
-        } else if let Some(t) = project.as_ref().and_then(|p| p.settings.terraform.as_ref()) {
-            Requested::Config {
-                value: t.value.clone(),
-                base: project.as_ref().map(|p| p.root.clone()).unwrap_or_default(),
-            }
-        } else {
-            Requested::Name(invocation.name.clone())
-        };
-    let guard = Guard::inherit(std::env::var_os(terraform::GUARD_VAR).as_deref());
-    let terraform = terraform::locate(
-        &requested,
-        std::env::var_os("PATH").as_deref(),
-        &cwd,
-        &guard,
-    )?;
     Ok(ShimRun {
         invocation,
         cwd,
         workdir,
         project,
-        mode,
-        terraform,
-        guard,
-        dirs,
+        mode: Mode {
+            on: false,
+            reason: mode::Reason::NotEnabled,
+        },
+        terraform: PathBuf::new(),
+        guard: Guard::inherit(std::env::var_os(terraform::GUARD_VAR).as_deref()),
+        dirs: Dirs::new(),
     })
+}
+
+/// The real terraform: `BREAKGLASS_TERRAFORM`, else the config's `terraform` key, else
+/// the name the shim was started as, skipping every file that is a shim.
+pub fn locate_terraform(run: &ShimRun) -> Result<PathBuf, Error> {
+    let project = run.project.as_ref();
+    let requested = if let Some(v) = std::env::var_os(terraform::TERRAFORM_VAR).filter(|v| !v.is_empty()) {
+        Requested::Env(v)
+    } else if let (Some(t), Some(p)) = (project.and_then(|p| p.settings.terraform.as_ref()), project) {
+        Requested::Config {
+            value: t.value.clone(),
+            base: p.root.clone(),
+        }
+    } else {
+        Requested::Name(run.invocation.name.clone())
+    };
+    Ok(terraform::locate(
+        &requested,
+        std::env::var_os("PATH").as_deref(),
+        &run.cwd,
+        &run.guard,
+    )?)
 }
 
 /// Runs the shim: exec the real terraform when the mode is off, or call `on` when it

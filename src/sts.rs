@@ -170,21 +170,33 @@ impl Sts {
         })
     }
 
-    /// The same source config, but signing with `session` (an MFA session).
-    pub fn with_session(&self, session: &Credentials) -> Sts {
+    /// The config this client signs with.
+    pub fn base_config(&self) -> SdkConfig {
+        self.base.clone()
+    }
+
+    /// The source config (region, endpoints, timeouts), signing with `creds`.
+    pub fn config_with(&self, creds: &Credentials) -> SdkConfig {
         let creds = aws_credential_types::Credentials::new(
-            session.access_key_id.clone(),
-            session.secret_access_key.expose().to_string(),
-            Some(session.session_token.expose().to_string()),
-            Some(session.expires_at()),
-            "breakglass-mfa-session",
+            creds.access_key_id.clone(),
+            creds.secret_access_key.expose().to_string(),
+            Some(creds.session_token.expose().to_string()),
+            Some(creds.expires_at()),
+            "breakglass",
         );
-        let conf = aws_sdk_sts::config::Builder::from(&self.base)
+        self.base
+            .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(creds))
-            .build();
+            .build()
+    }
+
+    /// The same source config, but signing with `session` (an MFA session, or
+    /// assumed-role credentials).
+    pub fn with_session(&self, session: &Credentials) -> Sts {
+        let conf = aws_sdk_sts::config::Builder::from(&self.config_with(session)).build();
         Sts {
             client: aws_sdk_sts::Client::from_conf(conf),
-            base: self.base.clone(),
+            base: self.config_with(session),
             source: self.source.clone(),
             region: self.region.clone(),
         }
