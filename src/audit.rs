@@ -96,13 +96,24 @@ impl Mode0600 for std::fs::OpenOptions {
 }
 
 /// Words that make a `name=value` look secret.
-const SECRET_WORDS: &[&str] = &["secret", "password", "passwd", "token", "key", "credential", "private", "auth"];
+const SECRET_WORDS: &[&str] = &[
+    "secret",
+    "password",
+    "passwd",
+    "token",
+    "key",
+    "credential",
+    "private",
+    "auth",
+];
 
 /// True for a value that looks like an AWS access key id or a long opaque secret.
 fn looks_secret(value: &str) -> bool {
     let aws_key = value.len() == 20
         && (value.starts_with("AKIA") || value.starts_with("ASIA"))
-        && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     let opaque = value.len() >= 32
         && value
             .bytes()
@@ -138,7 +149,11 @@ pub fn redact_args(args: &[OsString]) -> Vec<String> {
         }
         let flag = a.trim_start_matches('-');
         if a.starts_with('-') && (flag == "var" || flag == "backend-config") && !a.contains('=') {
-            next_is_value = Some(if flag == "var" { "-var" } else { "-backend-config" });
+            next_is_value = Some(if flag == "var" {
+                "-var"
+            } else {
+                "-backend-config"
+            });
             out.push(a.into_owned());
             continue;
         }
@@ -164,7 +179,11 @@ pub fn redact_args(args: &[OsString]) -> Vec<String> {
                 continue;
             }
         }
-        out.push(if looks_secret(&a) { REDACTED.to_string() } else { a.into_owned() });
+        out.push(if looks_secret(&a) {
+            REDACTED.to_string()
+        } else {
+            a.into_owned()
+        });
     }
     out
 }
@@ -185,14 +204,39 @@ mod tests {
     #[test]
     fn var_and_backend_config_values_are_redacted() {
         assert_eq!(
-            r(&["apply", "-var=db_password=hunter2", "-var", "region=eu", "-auto-approve"]),
-            ["apply", "-var=db_password=<redacted>", "-var", "region=<redacted>", "-auto-approve"]
+            r(&[
+                "apply",
+                "-var=db_password=hunter2",
+                "-var",
+                "region=eu",
+                "-auto-approve"
+            ]),
+            [
+                "apply",
+                "-var=db_password=<redacted>",
+                "-var",
+                "region=<redacted>",
+                "-auto-approve"
+            ]
         );
         assert_eq!(
-            r(&["init", "-backend-config=access_key=AKIA", "-backend-config", "prod.hcl"]),
-            ["init", "-backend-config=access_key=<redacted>", "-backend-config", "prod.hcl"]
+            r(&[
+                "init",
+                "-backend-config=access_key=AKIA",
+                "-backend-config",
+                "prod.hcl"
+            ]),
+            [
+                "init",
+                "-backend-config=access_key=<redacted>",
+                "-backend-config",
+                "prod.hcl"
+            ]
         );
-        assert_eq!(r(&["-chdir=proj", "plan", "-out=plan.bin"]), ["-chdir=proj", "plan", "-out=plan.bin"]);
+        assert_eq!(
+            r(&["-chdir=proj", "plan", "-out=plan.bin"]),
+            ["-chdir=proj", "plan", "-out=plan.bin"]
+        );
         assert_eq!(r(&["x", "AKIAABCDEFGHIJKLMNOP"]), ["x", "<redacted>"]);
         assert_eq!(r(&["TOKEN=abc"]), ["TOKEN=<redacted>"]);
     }
@@ -222,6 +266,9 @@ mod tests {
         append(&path, &rec).unwrap();
         assert_eq!(read(&path).unwrap(), vec![rec.clone(), rec]);
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

@@ -93,7 +93,10 @@ fn settings(body: &Body) -> BTreeMap<String, Setting> {
         .filter_map(|a| literal(a.expr()).map(|v| (a.key().to_string(), v)))
         .collect();
     for block in body.blocks() {
-        out.insert(block.identifier().to_string(), Setting::Block(settings(block.body())));
+        out.insert(
+            block.identifier().to_string(),
+            Setting::Block(settings(block.body())),
+        );
     }
     out
 }
@@ -173,16 +176,26 @@ resource "terraform_data" "x" {}
         assert_eq!(b.kind, "s3");
         assert_eq!(b.string("bucket"), Some("tfstate"));
         assert_eq!(b.bool("use_lockfile"), Some(true));
-        assert_eq!(b.nested("assume_role", "role_arn"), Some("arn:aws:iam::111111111111:role/deploy"));
+        assert_eq!(
+            b.nested("assume_role", "role_arn"),
+            Some("arn:aws:iam::111111111111:role/deploy")
+        );
     }
 
     #[test]
     fn cloud_blocks_and_no_backend() {
-        let b = parse("terraform {\n cloud {\n organization = \"acme\"\n }\n}\n", Path::new("a.tf"))
-            .unwrap()
-            .unwrap();
+        let b = parse(
+            "terraform {\n cloud {\n organization = \"acme\"\n }\n}\n",
+            Path::new("a.tf"),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(b.kind, "cloud");
-        assert!(parse("resource \"terraform_data\" \"x\" {}\n", Path::new("a.tf")).unwrap().is_none());
+        assert!(
+            parse("resource \"terraform_data\" \"x\" {}\n", Path::new("a.tf"))
+                .unwrap()
+                .is_none()
+        );
         assert!(parse("terraform {", Path::new("a.tf")).is_err());
     }
 }

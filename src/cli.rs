@@ -63,7 +63,12 @@ pub enum Command {
     /// Run any command under the role, with the credential endpoint, refresh and signals.
     Exec {
         /// The command and its arguments (after `--`).
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
         command: Vec<OsString>,
     },
     /// Print `export` lines for the role's credentials (the manual procedure; never refreshed).
@@ -157,7 +162,12 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
         Command::Doctor { json } => run_doctor(chdir, json),
         Command::Log { json, since } => log(json, since),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "breakglass", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "breakglass",
+                &mut std::io::stdout(),
+            );
             Ok(0)
         }
     };
@@ -168,7 +178,9 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
 }
 
 fn dirs() -> Result<Dirs, Error> {
-    Dirs::new().ok_or_else(|| Error::Message("cannot find your home directory\n  fix: set HOME".to_string()))
+    Dirs::new().ok_or_else(|| {
+        Error::Message("cannot find your home directory\n  fix: set HOME".to_string())
+    })
 }
 
 /// The project context for a CLI command, as the shim would see `terraform -chdir=DIR ARGS`.
@@ -221,7 +233,10 @@ fn status(chdir: Option<PathBuf>, prompt: bool) -> Result<i32, Error> {
         if let Some(Ok(t)) = &target {
             let name = t.arn.rsplit('/').next().unwrap_or(&t.arn);
             match &cached {
-                Some(e) => println!("{name} {}m", e.credentials.remaining(SystemTime::now()).as_secs() / 60),
+                Some(e) => println!(
+                    "{name} {}m",
+                    e.credentials.remaining(SystemTime::now()).as_secs() / 60
+                ),
                 None => println!("{name}"),
             }
         }
@@ -232,9 +247,17 @@ fn status(chdir: Option<PathBuf>, prompt: bool) -> Result<i32, Error> {
         Some(p) => writeln!(
             out,
             "config:      {}",
-            p.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" + ")
+            p.files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" + ")
         ),
-        None => writeln!(out, "config:      none at or above {}", run.workdir.display()),
+        None => writeln!(
+            out,
+            "config:      none at or above {}",
+            run.workdir.display()
+        ),
     };
     let _ = writeln!(
         out,
@@ -244,9 +267,16 @@ fn status(chdir: Option<PathBuf>, prompt: bool) -> Result<i32, Error> {
     );
     match &target {
         Some(Ok(t)) => {
-            let _ = writeln!(out, "role:        {} (from {}, workspace `{}`)", t.arn, t.matched_by, t.workspace);
+            let _ = writeln!(
+                out,
+                "role:        {} (from {}, workspace `{}`)",
+                t.arn, t.matched_by, t.workspace
+            );
             if let Some(r) = &t.read_arn {
-                let _ = writeln!(out, "read role:   {r} (plan, show, output, state list/pull/show)");
+                let _ = writeln!(
+                    out,
+                    "read role:   {r} (plan, show, output, state list/pull/show)"
+                );
             }
         }
         Some(Err(e)) => {
@@ -263,11 +293,20 @@ fn status(chdir: Option<PathBuf>, prompt: bool) -> Result<i32, Error> {
                 .env("CHECKPOINT_DISABLE", "1")
                 .output()
                 .ok()
-                .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string))
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .next()
+                        .map(str::to_string)
+                })
                 .unwrap_or_default();
             writeln!(out, "terraform:   {} ({version})", path.display())
         }
-        Err(e) => writeln!(out, "terraform:   not found: {}", e.to_string().lines().next().unwrap_or("")),
+        Err(e) => writeln!(
+            out,
+            "terraform:   not found: {}",
+            e.to_string().lines().next().unwrap_or("")
+        ),
     };
     let _ = match &cached {
         Some(e) => writeln!(
@@ -294,7 +333,10 @@ fn roles(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
     let run = context(chdir, &[])?;
     let project = run::project(&run)?;
     let s = &project.settings;
-    let row = |mapping: String, stack: Option<String>, workspace: Option<String>, r: &crate::config::RoleSettings| RoleRow {
+    let row = |mapping: String,
+               stack: Option<String>,
+               workspace: Option<String>,
+               r: &crate::config::RoleSettings| RoleRow {
         mapping,
         stack,
         workspace,
@@ -309,9 +351,15 @@ fn roles(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
         rows.push(row(format!("[stacks.\"{st}\"]"), Some(st.clone()), None, r));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
     } else {
-        println!("{:<28} {:<14} {:<12} {}", "MAPPING", "STACK", "WORKSPACE", "ROLE");
+        println!(
+            "{:<28} {:<14} {:<12} {}",
+            "MAPPING", "STACK", "WORKSPACE", "ROLE"
+        );
         for r in rows {
             println!(
                 "{:<28} {:<14} {:<12} {}{}",
@@ -319,7 +367,9 @@ fn roles(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
                 r.stack.unwrap_or_else(|| "*".into()),
                 r.workspace.unwrap_or_else(|| "*".into()),
                 r.arn.unwrap_or_else(|| "(inherits [role])".into()),
-                r.read_arn.map(|a| format!("  (read: {a})")).unwrap_or_default()
+                r.read_arn
+                    .map(|a| format!("  (read: {a})"))
+                    .unwrap_or_default()
             );
         }
     }
@@ -333,21 +383,34 @@ fn on(chdir: Option<PathBuf>, reason: &str, duration: &str) -> Result<i32, Error
     let run = context(chdir, &[])?;
     let project = run::project(&run)?;
     if reason.trim().is_empty() {
-        return Err(Error::Message("--reason is empty\n  fix: say why, e.g. --reason \"INC-123 platform down, hotfix\"".into()));
+        return Err(Error::Message(
+            "--reason is empty\n  fix: say why, e.g. --reason \"INC-123 platform down, hotfix\""
+                .into(),
+        ));
     }
-    let d = parse_duration(duration).map_err(|e| Error::Message(format!("--for {duration}: {e}\n  fix: use a duration such as 30m or 4h")))?;
+    let d = parse_duration(duration).map_err(|e| {
+        Error::Message(format!(
+            "--for {duration}: {e}\n  fix: use a duration such as 30m or 4h"
+        ))
+    })?;
     if d.is_zero() || d > MAX_ACTIVATION {
-        return Err(Error::Message(format!("--for {duration} is outside 1s..24h\n  fix: use a duration such as 30m or 4h")));
+        return Err(Error::Message(format!(
+            "--for {duration} is outside 1s..24h\n  fix: use a duration such as 30m or 4h"
+        )));
     }
     let until = SystemTime::now() + d;
     let a = Activation {
         project: project.root.clone(),
-        until: until.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        until: until
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         reason: reason.to_string(),
         user: local_user(),
     };
     let dirs = dirs()?;
-    activation::activate(&dirs, &a).map_err(|e| Error::Message(format!("cannot record the activation: {e}")))?;
+    activation::activate(&dirs, &a)
+        .map_err(|e| Error::Message(format!("cannot record the activation: {e}")))?;
     eprintln!(
         "breakglass: break-glass mode ON for {} until {} ({})\n  reason: {reason}\n  end it early with `breakglass off`",
         project.root.display(),
@@ -360,10 +423,15 @@ fn on(chdir: Option<PathBuf>, reason: &str, duration: &str) -> Result<i32, Error
 fn off(chdir: Option<PathBuf>) -> Result<i32, Error> {
     let run = context(chdir, &[])?;
     let project = run::project(&run)?;
-    let was = activation::deactivate(&dirs()?, &project.root).map_err(|e| Error::Message(format!("cannot end the activation: {e}")))?;
+    let was = activation::deactivate(&dirs()?, &project.root)
+        .map_err(|e| Error::Message(format!("cannot end the activation: {e}")))?;
     eprintln!(
         "breakglass: {} for {}",
-        if was { "break-glass activation ended" } else { "no activation was on" },
+        if was {
+            "break-glass activation ended"
+        } else {
+            "no activation was on"
+        },
         project.root.display()
     );
     Ok(0)
@@ -372,11 +440,18 @@ fn off(chdir: Option<PathBuf>) -> Result<i32, Error> {
 fn exec(chdir: Option<PathBuf>, command: Vec<OsString>) -> Result<i32, Error> {
     let mut run = role_context(chdir, &[], "exec")?;
     let Some((program, args)) = command.split_first() else {
-        return Err(Error::Message("no command given\n  fix: breakglass exec -- aws sts get-caller-identity".into()));
+        return Err(Error::Message(
+            "no command given\n  fix: breakglass exec -- aws sts get-caller-identity".into(),
+        ));
     };
-    let path = which::which_in(program, std::env::var_os("PATH"), &run.cwd)
-        .map_err(|_| Error::Message(format!("`{}` was not found on PATH\n  fix: check the command name", program.to_string_lossy())))?;
-    run.invocation = crate::invocation::Invocation::parse(program.to_string_lossy(), command.clone());
+    let path = which::which_in(program, std::env::var_os("PATH"), &run.cwd).map_err(|_| {
+        Error::Message(format!(
+            "`{}` was not found on PATH\n  fix: check the command name",
+            program.to_string_lossy()
+        ))
+    })?;
+    run.invocation =
+        crate::invocation::Invocation::parse(program.to_string_lossy(), command.clone());
     run.terraform = path.clone();
     let role = RoleRun::new(&run, "exec")?;
     let outcome = role.supervise(ChildSpec {
@@ -397,7 +472,10 @@ fn print_env(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
     let target = run::target(&run)?;
     let project = run::project(&run)?;
     let reason = run::reason(&run);
-    let broker = Broker::new(run::request(project, &target, false, reason.as_deref()), &run::dirs(run.dirs.as_ref())?);
+    let broker = Broker::new(
+        run::request(project, &target, false, reason.as_deref()),
+        &run::dirs(run.dirs.as_ref())?,
+    );
     let mut rt = None;
     let (entry, _) = run::obtain(&broker, &mut rt)?;
     let c = &entry.credentials;
@@ -422,8 +500,14 @@ fn print_env(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
             }
         }
         println!("export AWS_ACCESS_KEY_ID={}", sh_quote(&c.access_key_id));
-        println!("export AWS_SECRET_ACCESS_KEY={}", sh_quote(c.secret_access_key.expose()));
-        println!("export AWS_SESSION_TOKEN={}", sh_quote(c.session_token.expose()));
+        println!(
+            "export AWS_SECRET_ACCESS_KEY={}",
+            sh_quote(c.secret_access_key.expose())
+        );
+        println!(
+            "export AWS_SESSION_TOKEN={}",
+            sh_quote(c.session_token.expose())
+        );
         println!("export AWS_REGION={}", sh_quote(&entry.region));
         println!("export AWS_DEFAULT_REGION={}", sh_quote(&entry.region));
     }
@@ -452,7 +536,10 @@ fn recover(chdir: Option<PathBuf>) -> Result<i32, Error> {
             state.display()
         );
     } else {
-        eprintln!("breakglass: `terraform state push` failed (exit {}); errored.tfstate is untouched", outcome.code);
+        eprintln!(
+            "breakglass: `terraform state push` failed (exit {}); errored.tfstate is untouched",
+            outcome.code
+        );
     }
     Ok(outcome.code)
 }
@@ -474,7 +561,8 @@ fn install(dir: Option<PathBuf>, print_dir: bool) -> Result<i32, Error> {
         .map_err(|e| Error::Message(format!("cannot find breakglass's own path: {e}")))?;
     let small = me.with_file_name("breakglass-shim");
     let target = if small.is_file() { small } else { me };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Message(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::Message(format!("cannot create {}: {e}", dir.display())))?;
     for name in SHIM_NAMES {
         link(&target, &dir.join(name))?;
     }
@@ -510,9 +598,11 @@ fn link(target: &Path, link: &Path) -> Result<(), Error> {
                 link.display()
             )));
         }
-        std::fs::remove_file(link).map_err(|e| Error::Message(format!("cannot replace {}: {e}", link.display())))?;
+        std::fs::remove_file(link)
+            .map_err(|e| Error::Message(format!("cannot replace {}: {e}", link.display())))?;
     }
-    std::os::unix::fs::symlink(target, link).map_err(|e| Error::Message(format!("cannot create {}: {e}", link.display())))
+    std::os::unix::fs::symlink(target, link)
+        .map_err(|e| Error::Message(format!("cannot create {}: {e}", link.display())))
 }
 
 fn uninstall(dir: Option<PathBuf>) -> Result<i32, Error> {
@@ -521,7 +611,8 @@ fn uninstall(dir: Option<PathBuf>) -> Result<i32, Error> {
     for name in SHIM_NAMES {
         let p = dir.join(name);
         if is_our_link(&p) {
-            std::fs::remove_file(&p).map_err(|e| Error::Message(format!("cannot remove {}: {e}", p.display())))?;
+            std::fs::remove_file(&p)
+                .map_err(|e| Error::Message(format!("cannot remove {}: {e}", p.display())))?;
             removed += 1;
         }
     }
@@ -533,7 +624,8 @@ fn uninstall(dir: Option<PathBuf>) -> Result<i32, Error> {
 }
 
 fn logout() -> Result<i32, Error> {
-    let n = Broker::clear(&dirs()?).map_err(|e| Error::Message(format!("cannot clear the credential cache: {e}")))?;
+    let n = Broker::clear(&dirs()?)
+        .map_err(|e| Error::Message(format!("cannot clear the credential cache: {e}")))?;
     eprintln!("breakglass: removed {n} cached credential file(s)");
     Ok(0)
 }
@@ -551,42 +643,58 @@ fn run_doctor(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
 
 fn log(json: bool, since: Option<String>) -> Result<i32, Error> {
     let path = audit::log_path(&dirs()?);
-    let records = audit::read(&path).map_err(|e| Error::Message(format!("cannot read {}: {e}", path.display())))?;
+    let records = audit::read(&path)
+        .map_err(|e| Error::Message(format!("cannot read {}: {e}", path.display())))?;
     let cutoff = match since {
         Some(s) => {
-            let d = parse_duration(&s).map_err(|e| Error::Message(format!("--since {s}: {e}\n  fix: use a duration such as 24h")))?;
+            let d = parse_duration(&s).map_err(|e| {
+                Error::Message(format!(
+                    "--since {s}: {e}\n  fix: use a duration such as 24h"
+                ))
+            })?;
             Some(SystemTime::now() - d)
         }
         None => None,
     };
     let records: Vec<_> = records
         .into_iter()
-        .filter(|r| match (cutoff, crate::clock::parse_rfc3339(&r.started)) {
-            (Some(c), Some(t)) => t >= c,
-            _ => true,
-        })
+        .filter(
+            |r| match (cutoff, crate::clock::parse_rfc3339(&r.started)) {
+                (Some(c), Some(t)) => t >= c,
+                _ => true,
+            },
+        )
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&records).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&records).unwrap_or_default()
+        );
         return Ok(0);
     }
     if records.is_empty() {
-        eprintln!("breakglass: no break-glass runs recorded in {}", path.display());
+        eprintln!(
+            "breakglass: no break-glass runs recorded in {}",
+            path.display()
+        );
     }
     for r in records {
         println!(
             "{}  {:<9} exit {:<4} {}@{}  {}  {} {}{}",
             r.started,
             r.kind,
-            r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            r.exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
             r.user,
             r.host,
             r.role_arn,
             r.project,
             r.args.join(" "),
-            r.reason.map(|x| format!("  reason: {x}")).unwrap_or_default()
+            r.reason
+                .map(|x| format!("  reason: {x}"))
+                .unwrap_or_default()
         );
     }
     Ok(0)
 }
-

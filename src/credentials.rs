@@ -274,7 +274,9 @@ impl Broker {
         let entry = tokio::time::timeout(TOTAL_TIMEOUT, self.from_sts(true))
             .await
             .map_err(|_| StsError::Unreachable {
-                endpoint: crate::sts::endpoint_description(self.request.region.as_deref().unwrap_or("us-east-1")),
+                endpoint: crate::sts::endpoint_description(
+                    self.request.region.as_deref().unwrap_or("us-east-1"),
+                ),
                 detail: format!("no answer within {} s", TOTAL_TIMEOUT.as_secs()),
             })??;
         let sts = self.sts().await?.with_session(&entry.credentials);

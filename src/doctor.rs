@@ -14,7 +14,7 @@ use crate::credentials::{Broker, CredentialsError};
 use crate::mapping::current_workspace;
 use crate::run;
 use crate::shim::ShimRun;
-use crate::sts::{Sts, StsError};
+use crate::sts::{xml_field, Sts, StsError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -74,9 +74,19 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
                 .env("CHECKPOINT_DISABLE", "1")
                 .output()
                 .ok()
-                .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string))
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .next()
+                        .map(str::to_string)
+                })
                 .unwrap_or_else(|| "version unknown".to_string());
-            checks.push(check("terraform.found", Status::Pass, format!("{version} at {}", path.display()), ""));
+            checks.push(check(
+                "terraform.found",
+                Status::Pass,
+                format!("{version} at {}", path.display()),
+                "",
+            ));
         }
         Err(e) => checks.push(check(
             "terraform.found",
@@ -102,13 +112,24 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
             checks.push(check(
                 "config.valid",
                 Status::Pass,
-                format!("{} maps {} to {} ({})", project.files[0].display(), shim.workdir.display(), t.arn, t.matched_by),
+                format!(
+                    "{} maps {} to {} ({})",
+                    project.files[0].display(),
+                    shim.workdir.display(),
+                    t.arn,
+                    t.matched_by
+                ),
                 "",
             ));
             Some(t)
         }
         Err(e) => {
-            checks.push(check("config.valid", Status::Fail, e.to_string().lines().next().unwrap_or(""), "fix the config as the message says"));
+            checks.push(check(
+                "config.valid",
+                Status::Fail,
+                e.to_string().lines().next().unwrap_or(""),
+                "fix the config as the message says",
+            ));
             None
         }
     };
@@ -151,9 +172,14 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
             };
             match result {
                 Ok((entry, sts)) => {
-                    let who = rt.block_on(sts.caller_arn()).unwrap_or_else(|e| format!("(GetCallerIdentity failed: {e})"));
+                    let who = rt
+                        .block_on(sts.caller_arn())
+                        .unwrap_or_else(|e| format!("(GetCallerIdentity failed: {e})"));
                     let chained = t.mfa_serial.is_some()
-                        || entry.source_arn.as_deref().is_some_and(|a| a.contains(":assumed-role/"));
+                        || entry
+                            .source_arn
+                            .as_deref()
+                            .is_some_and(|a| a.contains(":assumed-role/"));
                     if chained && t.duration > Duration::from_secs(3600) {
                         checks.push(check(
                             "role.assume",
@@ -162,7 +188,12 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
                             "set duration = \"1h\"; breakglass refreshes the credentials for longer runs",
                         ));
                     } else {
-                        checks.push(check("role.assume", Status::Pass, format!("{arn}: assumed as {who}"), ""));
+                        checks.push(check(
+                            "role.assume",
+                            Status::Pass,
+                            format!("{arn}: assumed as {who}"),
+                            "",
+                        ));
                     }
                     if arn == target.arn {
                         probe = Some((entry, sts));
@@ -183,7 +214,12 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
     let backend = match backend::find(&shim.workdir) {
         Ok(b) => b,
         Err(e) => {
-            checks.push(check("state.external", Status::Fail, e.to_string(), "fix the .tf file"));
+            checks.push(check(
+                "state.external",
+                Status::Fail,
+                e.to_string(),
+                "fix the .tf file",
+            ));
             return checks;
         }
     };
@@ -211,11 +247,25 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
         format!("`{}` backend in {}", backend.kind, backend.file.display()),
         "",
     ));
-    let locking = backend.bool("use_lockfile") == Some(true) || backend.string("dynamodb_table").is_some();
+    let locking =
+        backend.bool("use_lockfile") == Some(true) || backend.string("dynamodb_table").is_some();
     checks.push(if backend.kind != "s3" {
-        check("state.locking", Status::Skip, format!("only the s3 backend is checked (this is `{}`)", backend.kind), "")
+        check(
+            "state.locking",
+            Status::Skip,
+            format!(
+                "only the s3 backend is checked (this is `{}`)",
+                backend.kind
+            ),
+            "",
+        )
     } else if locking {
-        check("state.locking", Status::Pass, "state locking is on (use_lockfile or dynamodb_table)", "")
+        check(
+            "state.locking",
+            Status::Pass,
+            "state locking is on (use_lockfile or dynamodb_table)",
+            "",
+        )
     } else {
         check(
             "state.locking",
@@ -225,19 +275,51 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
         )
     });
     if backend.kind != "s3" {
-        for id in ["state.versioning", "state.mfa_delete", "state.replication", "state.encryption", "state.public_access", "state.access"] {
-            checks.push(check(id, Status::Skip, format!("only the s3 backend is checked (this is `{}`)", backend.kind), ""));
+        for id in [
+            "state.versioning",
+            "state.mfa_delete",
+            "state.replication",
+            "state.encryption",
+            "state.public_access",
+            "state.access",
+        ] {
+            checks.push(check(
+                id,
+                Status::Skip,
+                format!(
+                    "only the s3 backend is checked (this is `{}`)",
+                    backend.kind
+                ),
+                "",
+            ));
         }
         return checks;
     }
     let Some((_, sts)) = probe else {
-        for id in ["state.versioning", "state.mfa_delete", "state.replication", "state.encryption", "state.public_access", "state.access"] {
-            checks.push(check(id, Status::Skip, "skipped: the role could not be assumed", "fix role.assume first"));
+        for id in [
+            "state.versioning",
+            "state.mfa_delete",
+            "state.replication",
+            "state.encryption",
+            "state.public_access",
+            "state.access",
+        ] {
+            checks.push(check(
+                id,
+                Status::Skip,
+                "skipped: the role could not be assumed",
+                "fix role.assume first",
+            ));
         }
         return checks;
     };
     let (Some(bucket), Some(key)) = (backend.string("bucket"), backend.string("key")) else {
-        checks.push(check("state.access", Status::Fail, "the s3 backend has no literal bucket and key", "set bucket and key in the backend block"));
+        checks.push(check(
+            "state.access",
+            Status::Fail,
+            "the s3 backend has no literal bucket and key",
+            "set bucket and key in the backend block",
+        ));
         return checks;
     };
     let creds_conf = sts_config(&sts, &backend);
@@ -252,7 +334,9 @@ fn sts_config(sts: &Sts, backend: &Backend) -> aws_sdk_s3::Config {
     if let Some(region) = backend.string("region") {
         b = b.region(aws_sdk_s3::config::Region::new(region.to_string()));
     }
-    if backend.bool("use_path_style") == Some(true) || backend.bool("force_path_style") == Some(true) {
+    if backend.bool("use_path_style") == Some(true)
+        || backend.bool("force_path_style") == Some(true)
+    {
         b = b.force_path_style(true);
     }
     b.build()
@@ -262,7 +346,9 @@ fn sts_config(sts: &Sts, backend: &Backend) -> aws_sdk_s3::Config {
 fn role_arns(project: &Project) -> Vec<String> {
     let s = &project.settings;
     let mut arns = BTreeSet::new();
-    let roles = std::iter::once(&s.role).chain(s.workspaces.values()).chain(s.stacks.values());
+    let roles = std::iter::once(&s.role)
+        .chain(s.workspaces.values())
+        .chain(s.stacks.values());
     for r in roles {
         for a in [&r.arn, &r.read_arn].into_iter().flatten() {
             arns.insert(a.value.clone());
@@ -273,9 +359,29 @@ fn role_arns(project: &Project) -> Vec<String> {
 
 async fn bucket_checks(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<Check> {
     let mut out = Vec::new();
-    match s3.get_bucket_versioning().bucket(bucket).send().await {
-        Ok(v) => {
-            let on = v.status().is_some_and(|s| s.as_str() == "Enabled");
+    let versioning = match s3.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(v) => Ok((
+            v.status().map(|s| s.as_str().to_string()),
+            v.mfa_delete().map(|m| m.as_str().to_string()),
+        )),
+        // A bucket whose versioning was never set answers an empty document; some
+        // S3-compatible servers (moto) name its root differently, which the SDK refuses.
+        // The status is then read from the raw 200 answer.
+        Err(e) => match e
+            .raw_response()
+            .filter(|r| r.status().as_u16() == 200)
+            .and_then(|r| r.body().bytes())
+        {
+            Some(body) => {
+                let body = String::from_utf8_lossy(body);
+                Ok((xml_field(&body, "Status"), xml_field(&body, "MfaDelete")))
+            }
+            None => Err(e),
+        },
+    };
+    match versioning {
+        Ok((status, mfa_delete)) => {
+            let on = status.as_deref() == Some("Enabled");
             out.push(if on {
                 check("state.versioning", Status::Pass, format!("versioning is on for s3://{bucket}"), "")
             } else {
@@ -286,7 +392,7 @@ async fn bucket_checks(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
                     format!("aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled"),
                 )
             });
-            out.push(if v.mfa_delete().is_some_and(|m| m.as_str() == "Enabled") {
+            out.push(if mfa_delete.as_deref() == Some("Enabled") {
                 check("state.mfa_delete", Status::Pass, "MFA delete is on", "")
             } else {
                 check(
@@ -298,25 +404,65 @@ async fn bucket_checks(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
             });
         }
         Err(e) => {
-            out.push(api_fail("state.versioning", "GetBucketVersioning", bucket, &e));
-            out.push(check("state.mfa_delete", Status::Warn, "unknown: versioning could not be read", ""));
+            out.push(api_fail(
+                "state.versioning",
+                "GetBucketVersioning",
+                bucket,
+                &e,
+            ));
+            out.push(check(
+                "state.mfa_delete",
+                Status::Warn,
+                "unknown: versioning could not be read",
+                "",
+            ));
         }
     }
     match s3.get_bucket_replication().bucket(bucket).send().await {
-        Ok(r) if r.replication_configuration().is_some_and(|c| !c.rules().is_empty()) => {
-            out.push(check("state.replication", Status::Pass, format!("s3://{bucket} is replicated"), ""));
+        Ok(r)
+            if r.replication_configuration()
+                .is_some_and(|c| !c.rules().is_empty()) =>
+        {
+            out.push(check(
+                "state.replication",
+                Status::Pass,
+                format!("s3://{bucket} is replicated"),
+                "",
+            ));
         }
         Ok(_) => out.push(no_replication(bucket)),
-        Err(e) if e.code() == Some("ReplicationConfigurationNotFoundError") => out.push(no_replication(bucket)),
-        Err(e) => out.push(api_fail("state.replication", "GetBucketReplication", bucket, &e)),
+        Err(e) if e.code() == Some("ReplicationConfigurationNotFoundError") => {
+            out.push(no_replication(bucket))
+        }
+        Err(e) => out.push(api_fail(
+            "state.replication",
+            "GetBucketReplication",
+            bucket,
+            &e,
+        )),
     }
     match s3.get_bucket_encryption().bucket(bucket).send().await {
-        Ok(r) if r.server_side_encryption_configuration().is_some_and(|c| !c.rules().is_empty()) => {
-            out.push(check("state.encryption", Status::Pass, format!("default encryption is set on s3://{bucket}"), ""));
+        Ok(r)
+            if r.server_side_encryption_configuration()
+                .is_some_and(|c| !c.rules().is_empty()) =>
+        {
+            out.push(check(
+                "state.encryption",
+                Status::Pass,
+                format!("default encryption is set on s3://{bucket}"),
+                "",
+            ));
         }
         Ok(_) => out.push(no_encryption(bucket)),
-        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => out.push(no_encryption(bucket)),
-        Err(e) => out.push(api_fail("state.encryption", "GetBucketEncryption", bucket, &e)),
+        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+            out.push(no_encryption(bucket))
+        }
+        Err(e) => out.push(api_fail(
+            "state.encryption",
+            "GetBucketEncryption",
+            bucket,
+            &e,
+        )),
     }
     match s3.get_public_access_block().bucket(bucket).send().await {
         Ok(r) => {
@@ -327,13 +473,25 @@ async fn bucket_checks(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
                     && c.restrict_public_buckets() == Some(true)
             });
             out.push(if all {
-                check("state.public_access", Status::Pass, "all public access is blocked", "")
+                check(
+                    "state.public_access",
+                    Status::Pass,
+                    "all public access is blocked",
+                    "",
+                )
             } else {
                 public_open(bucket)
             });
         }
-        Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => out.push(public_open(bucket)),
-        Err(e) => out.push(api_fail("state.public_access", "GetPublicAccessBlock", bucket, &e)),
+        Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => {
+            out.push(public_open(bucket))
+        }
+        Err(e) => out.push(api_fail(
+            "state.public_access",
+            "GetPublicAccessBlock",
+            bucket,
+            &e,
+        )),
     }
     out.push(access_check(s3, bucket, key).await);
     out
@@ -344,7 +502,9 @@ async fn bucket_checks(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
 async fn access_check(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Check {
     let read = match s3.head_object().bucket(bucket).key(key).send().await {
         Ok(_) => "read the state".to_string(),
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => "no state object yet".to_string(),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+            "no state object yet".to_string()
+        }
         Err(e) => return api_fail("state.access", "HeadObject (state)", bucket, &e),
     };
     let probe = format!("{key}.breakglass-doctor-probe.tflock");
@@ -396,12 +556,20 @@ fn public_open(bucket: &str) -> Check {
     )
 }
 
-fn api_fail<E: ProvideErrorMetadata>(id: &str, op: &str, bucket: &str, e: &E) -> Check {
-    let code = e.code().unwrap_or("error");
+fn api_fail<E: ProvideErrorMetadata + std::error::Error>(
+    id: &str,
+    op: &str,
+    bucket: &str,
+    e: &E,
+) -> Check {
+    let detail = match (e.code(), e.message()) {
+        (Some(code), message) => format!("{code} {}", message.unwrap_or("")),
+        (None, _) => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+    };
     check(
         id,
         Status::Fail,
-        format!("{op} on s3://{bucket} failed: {code} {}", e.message().unwrap_or("")),
+        format!("{op} on s3://{bucket} failed: {}", detail.trim()),
         "give the deployment role read access to the bucket's configuration (s3:GetBucket*, s3:GetObject, s3:PutObject, s3:DeleteObject)",
     )
 }
@@ -435,9 +603,15 @@ mod tests {
     #[test]
     fn platform_backends_are_out_of_reach() {
         let b = |text: &str| backend::parse(text, Path::new("x.tf")).unwrap().unwrap();
-        assert!(platform_backend(&b("terraform {\n backend \"remote\" {\n organization = \"a\"\n }\n}\n")).is_some());
+        assert!(platform_backend(&b(
+            "terraform {\n backend \"remote\" {\n organization = \"a\"\n }\n}\n"
+        ))
+        .is_some());
         assert!(platform_backend(&b("terraform {\n backend \"local\" {}\n}\n")).is_some());
         assert!(platform_backend(&b("terraform {\n backend \"http\" {\n address = \"https://app.spacelift.io/state\"\n }\n}\n")).is_some());
-        assert!(platform_backend(&b("terraform {\n backend \"s3\" {\n bucket = \"b\"\n }\n}\n")).is_none());
+        assert!(platform_backend(&b(
+            "terraform {\n backend \"s3\" {\n bucket = \"b\"\n }\n}\n"
+        ))
+        .is_none());
     }
 }

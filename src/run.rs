@@ -39,7 +39,12 @@ pub fn target(run: &ShimRun) -> Result<RoleTarget, Error> {
 
 /// The STS request for a role target: which ARN (read or write), the session name and
 /// source identity filled in and cleaned.
-pub fn request(project: &Project, target: &RoleTarget, read_only: bool, reason: Option<&str>) -> Request {
+pub fn request(
+    project: &Project,
+    target: &RoleTarget,
+    read_only: bool,
+    reason: Option<&str>,
+) -> Request {
     let mut tags = target.tags.clone();
     if let Some(reason) = reason {
         // CloudTrail shows session tags: the reason travels with every call.
@@ -72,7 +77,13 @@ pub const REASON_TAG: &str = "breakglass-reason";
 /// A session tag value: at most 256 characters of letters, digits, spaces and `_.:/=+-@`.
 pub fn tag_value(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_alphanumeric() || " _.:/=+-@".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || " _.:/=+-@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(256)
         .collect()
 }
@@ -81,7 +92,9 @@ pub fn tag_value(text: &str) -> String {
 pub fn reason(run: &ShimRun) -> Option<String> {
     match &run.mode.reason {
         crate::mode::Reason::Activation(a) => Some(a.reason.clone()),
-        _ => std::env::var("BREAKGLASS_REASON").ok().filter(|r| !r.trim().is_empty()),
+        _ => std::env::var("BREAKGLASS_REASON")
+            .ok()
+            .filter(|r| !r.trim().is_empty()),
     }
 }
 
@@ -163,7 +176,12 @@ impl RoleRun {
         let project = project(run)?;
         let dirs = dirs(run.dirs.as_ref())?;
         let reason = reason(run);
-        let req = request(project, &target, run.invocation.is_read_only(), reason.as_deref());
+        let req = request(
+            project,
+            &target,
+            run.invocation.is_read_only(),
+            reason.as_deref(),
+        );
         let s = &project.settings;
         let audit = Record {
             started: String::new(),
@@ -185,7 +203,10 @@ impl RoleRun {
         Ok(RoleRun {
             broker: Arc::new(Broker::new(req, &dirs)),
             delivery: s.delivery.as_ref().map_or(Delivery::Endpoint, |d| d.value),
-            min_remaining: s.min_remaining.as_ref().map_or(DEFAULT_MIN_REMAINING, |m| m.value),
+            min_remaining: s
+                .min_remaining
+                .as_ref()
+                .map_or(DEFAULT_MIN_REMAINING, |m| m.value),
             workdir: run.workdir.clone(),
             audit,
             audit_log: audit::log_path(&dirs),
@@ -245,7 +266,12 @@ impl RoleRun {
     /// The plain hand-over (`delivery = "env"`): exec `program` with the credentials in
     /// its environment. The audit line is written before the exec, without an exit
     /// code. Returns only on failure.
-    pub fn exec_with_env(mut self, program: &std::path::Path, args: &[std::ffi::OsString], guard: &terraform::Guard) -> Error {
+    pub fn exec_with_env(
+        mut self,
+        program: &std::path::Path,
+        args: &[std::ffi::OsString],
+        guard: &terraform::Guard,
+    ) -> Error {
         let mut rt = None;
         let entry = match self.credentials(&mut rt) {
             Ok(x) => x,

@@ -25,7 +25,12 @@ pub fn init(
         )));
     }
     let backend = crate::backend::find(&dir).ok().flatten();
-    let region = region.or_else(|| backend.as_ref().and_then(|b| b.string("region")).map(str::to_string));
+    let region = region.or_else(|| {
+        backend
+            .as_ref()
+            .and_then(|b| b.string("region"))
+            .map(str::to_string)
+    });
     let role = role.or_else(|| {
         backend.as_ref().and_then(|b| {
             b.nested("assume_role", "role_arn")
@@ -33,11 +38,20 @@ pub fn init(
                 .map(str::to_string)
         })
     });
-    let text = render(role.as_deref(), read_role.as_deref(), region.as_deref(), enable);
-    std::fs::write(&path, &text).map_err(|e| Error::Message(format!("cannot write {}: {e}", path.display())))?;
+    let text = render(
+        role.as_deref(),
+        read_role.as_deref(),
+        region.as_deref(),
+        enable,
+    );
+    std::fs::write(&path, &text)
+        .map_err(|e| Error::Message(format!("cannot write {}: {e}", path.display())))?;
     // Check what was written, so a bad flag is reported now and not at 2 a.m.
     if let Err(e) = Project::load(&path) {
-        return Err(Error::Message(format!("wrote {}, but it does not load: {e}", path.display())));
+        return Err(Error::Message(format!(
+            "wrote {}, but it does not load: {e}",
+            path.display()
+        )));
     }
     eprintln!(
         "breakglass: wrote {}{}\n  next: `breakglass doctor`, then `breakglass on --reason \"...\"` when the platform is down",
@@ -47,9 +61,16 @@ pub fn init(
     Ok(0)
 }
 
-fn render(role: Option<&str>, read_role: Option<&str>, region: Option<&str>, enable: bool) -> String {
+fn render(
+    role: Option<&str>,
+    read_role: Option<&str>,
+    region: Option<&str>,
+    enable: bool,
+) -> String {
     let mut t = String::new();
-    t.push_str("# breakglass: run terraform under the deployment role when the platform is down.\n");
+    t.push_str(
+        "# breakglass: run terraform under the deployment role when the platform is down.\n",
+    );
     t.push_str("# Reference: the config section of breakglass's README.\n\n");
     t.push_str("# true: every `terraform` here assumes the role. Prefer `breakglass on --reason ... --for 4h`.\n");
     t.push_str(&format!("enabled = {enable}\n"));
@@ -64,7 +85,9 @@ fn render(role: Option<&str>, read_role: Option<&str>, region: Option<&str>, ena
         None => t.push_str("# arn = \"arn:aws:iam::111111111111:role/deploy\"\n"),
     }
     match read_role {
-        Some(r) => t.push_str(&format!("read_arn = \"{r}\"   # plan, show, output, state list/pull/show\n")),
+        Some(r) => t.push_str(&format!(
+            "read_arn = \"{r}\"   # plan, show, output, state list/pull/show\n"
+        )),
         None => t.push_str("# read_arn = \"arn:aws:iam::111111111111:role/read\"\n"),
     }
     t.push_str("session_name = \"breakglass-{user}\"\n");
@@ -85,7 +108,16 @@ mod tests {
     fn rendered_config_loads() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(CONFIG_FILE);
-        std::fs::write(&p, render(Some("arn:aws:iam::111111111111:role/deploy"), None, Some("eu-west-1"), true)).unwrap();
+        std::fs::write(
+            &p,
+            render(
+                Some("arn:aws:iam::111111111111:role/deploy"),
+                None,
+                Some("eu-west-1"),
+                true,
+            ),
+        )
+        .unwrap();
         let project = Project::load(&p).unwrap();
         assert!(project.enabled());
         std::fs::write(&p, render(None, None, None, false)).unwrap();

@@ -82,16 +82,19 @@ pub fn read_context(name: String, args: Vec<OsString>) -> Result<ShimRun, Error>
 /// the name the shim was started as, skipping every file that is a shim.
 pub fn locate_terraform(run: &ShimRun) -> Result<PathBuf, Error> {
     let project = run.project.as_ref();
-    let requested = if let Some(v) = std::env::var_os(terraform::TERRAFORM_VAR).filter(|v| !v.is_empty()) {
-        Requested::Env(v)
-    } else if let (Some(t), Some(p)) = (project.and_then(|p| p.settings.terraform.as_ref()), project) {
-        Requested::Config {
-            value: t.value.clone(),
-            base: p.root.clone(),
-        }
-    } else {
-        Requested::Name(run.invocation.name.clone())
-    };
+    let requested =
+        if let Some(v) = std::env::var_os(terraform::TERRAFORM_VAR).filter(|v| !v.is_empty()) {
+            Requested::Env(v)
+        } else if let (Some(t), Some(p)) =
+            (project.and_then(|p| p.settings.terraform.as_ref()), project)
+        {
+            Requested::Config {
+                value: t.value.clone(),
+                base: p.root.clone(),
+            }
+        } else {
+            Requested::Name(run.invocation.name.clone())
+        };
     Ok(terraform::locate(
         &requested,
         std::env::var_os("PATH").as_deref(),

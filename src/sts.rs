@@ -351,7 +351,7 @@ impl Sts {
 }
 
 /// The text of the first `<name>` element in an XML error body.
-fn xml_field(body: &str, name: &str) -> Option<String> {
+pub(crate) fn xml_field(body: &str, name: &str) -> Option<String> {
     let open = format!("<{name}>");
     let start = body.find(&open)? + open.len();
     let end = body[start..].find(&format!("</{name}>"))? + start;

@@ -89,8 +89,18 @@ impl Guard {
                     .collect();
             }
         }
-        if let Some(me) = FileId::current_exe() {
-            guard.visit(me);
+        // This executable, and its sibling (the small shim beside the full binary, or
+        // the other way round): neither is ever the real terraform.
+        if let Ok(me) = std::env::current_exe() {
+            for path in [
+                me.clone(),
+                me.with_file_name("breakglass"),
+                me.with_file_name("breakglass-shim"),
+            ] {
+                if let Some(id) = FileId::of(&path) {
+                    guard.visit(id);
+                }
+            }
         }
         guard
     }
