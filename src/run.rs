@@ -213,13 +213,21 @@ impl RoleRun {
         })
     }
 
-    /// Credentials for the run, announced on stderr.
+    /// Credentials for the run, announced on stderr. A refused attempt is recorded in
+    /// the audit trail too, with the shim's exit code.
     fn credentials(&mut self, rt: &mut Option<tokio::runtime::Runtime>) -> Result<Entry, Error> {
         self.audit.started = audit::now();
-        let (entry, cached) = obtain(&self.broker, rt)?;
-        announce(&entry, cached);
-        self.audit.source_arn = entry.source_arn.clone();
-        Ok(entry)
+        match obtain(&self.broker, rt) {
+            Ok((entry, cached)) => {
+                announce(&entry, cached);
+                self.audit.source_arn = entry.source_arn.clone();
+                Ok(entry)
+            }
+            Err(e) => {
+                self.record(Some(crate::error::SHIM_FAILURE));
+                Err(e)
+            }
+        }
     }
 
     fn record(&mut self, exit_code: Option<i32>) {
@@ -250,7 +258,7 @@ impl RoleRun {
         let outcome = match result {
             Ok(o) => o,
             Err(e) => {
-                self.record(None);
+                self.record(Some(crate::error::SHIM_FAILURE));
                 return Err(e.into());
             }
         };
