@@ -50,7 +50,7 @@ pub enum LocateError {
     IsShim(PathBuf),
     #[error("`{}` does not exist or is not executable\n  fix: point {TERRAFORM_VAR} or the config's `terraform` key at the real binary", .0.display())]
     BadPath(PathBuf),
-    #[error("shim loop: `terraform` went through {hops} shims in one exec chain\n  something on PATH (a mise/asdf shim or another copy of breakglass) hands `terraform` back to breakglass\n  fix: set {TERRAFORM_VAR}=/path/to/the/real/terraform")]
+    #[error("shim loop: `terraform` went through {hops} shims in one chain of processes\n  something on PATH (a mise/asdf shim or another copy of breakglass) hands `terraform` back to breakglass\n  fix: set {TERRAFORM_VAR}=/path/to/the/real/terraform")]
     Loop { hops: usize },
     #[error("cannot run `{}`: {source}", path.display())]
     Exec {
@@ -60,11 +60,17 @@ pub enum LocateError {
 }
 
 /// The binaries this exec chain has visited, carried in `BREAKGLASS_GUARD` as
-/// `PID;DEV:INO;DEV:INO...`. The guard counts only within one exec chain (same pid)
-/// or its direct child, so a terraform started legitimately by a provisioner is free.
+/// `PID;DEV:INO;DEV:INO...[;dDEPTH]`. Visited binaries are skipped only within one exec
+/// chain (same pid). A direct child of the chain (a terraform that runs `terraform`,
+/// or a wrapper that runs it without exec) skips nothing, so it finds the same real
+/// terraform again, but counts one level deeper: a wrapper that keeps handing
+/// `terraform` back to the shim through child processes still ends. Any other process
+/// starts afresh.
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
     visited: Vec<FileId>,
+    /// How many direct-child hand-overs led here.
+    depth: usize,
 }
 
 impl Guard {
@@ -77,8 +83,15 @@ impl Guard {
             let pid: Option<u32> = parts.next().and_then(|p| p.parse().ok());
             let ours = std::process::id();
             let parent = std::os::unix::process::parent_id();
-            if pid.is_some_and(|p| p == ours || p == parent) {
+            let parts: Vec<&str> = parts.collect();
+            let depth = parts
+                .iter()
+                .find_map(|p| p.strip_prefix('d')?.parse::<usize>().ok())
+                .unwrap_or(0);
+            if pid == Some(ours) {
+                guard.depth = depth;
                 guard.visited = parts
+                    .iter()
                     .filter_map(|id| {
                         let (dev, ino) = id.split_once(':')?;
                         Some(FileId {
@@ -87,6 +100,8 @@ impl Guard {
                         })
                     })
                     .collect();
+            } else if pid == Some(parent) {
+                guard.depth = depth + 1;
             }
         }
         // This executable, and its sibling (the small shim beside the full binary, or
@@ -127,15 +142,17 @@ impl Guard {
         for id in ids {
             s.push_str(&format!(";{}:{}", id.dev, id.ino));
         }
+        if self.depth > 0 {
+            s.push_str(&format!(";d{}", self.depth));
+        }
         OsString::from(s)
     }
 
     /// Fails when this chain has passed through too many shims.
     pub fn check_hops(&self) -> Result<(), LocateError> {
-        if self.visited.len() > MAX_HOPS {
-            return Err(LocateError::Loop {
-                hops: self.visited.len(),
-            });
+        let hops = self.visited.len() + self.depth;
+        if hops > MAX_HOPS {
+            return Err(LocateError::Loop { hops });
         }
         Ok(())
     }
@@ -326,6 +343,20 @@ mod tests {
             value.to_str().unwrap().split_once(';').unwrap().1
         ));
         assert!(!Guard::inherit(Some(&stale)).contains(FileId::of(&a).unwrap()));
+        // The direct parent's chain (terraform running `terraform`): nothing is skipped,
+        // so the same real terraform is found again, but the depth is counted.
+        let from_parent = OsString::from(format!(
+            "{};{}",
+            std::os::unix::process::parent_id(),
+            value.to_str().unwrap().split_once(';').unwrap().1
+        ));
+        let child = Guard::inherit(Some(&from_parent));
+        assert!(!child.contains(FileId::of(&a).unwrap()));
+        assert_eq!(child.depth, 1);
+        let mut deep = Guard::inherit(Some(&child.hand_on(&a)));
+        assert_eq!(deep.depth, 1, "an exec keeps the depth");
+        deep.depth = MAX_HOPS;
+        assert!(matches!(deep.check_hops(), Err(LocateError::Loop { .. })));
         // Garbage is ignored.
         assert!(!Guard::inherit(Some(OsStr::new("x;;:"))).contains(FileId::of(&a).unwrap()));
     }

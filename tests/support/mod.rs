@@ -85,9 +85,21 @@ impl Sandbox {
         env.insert("TF_CLI_CONFIG_FILE".into(), tfrc.into());
         env.insert("TF_IN_AUTOMATION".into(), "1".into());
         env.insert("BREAKGLASS_BIN".into(), breakglass_bin().into());
-        let path = std::env::join_paths([shims.clone(), real_dir.clone(), "/usr/bin".into(), "/bin".into()]).unwrap();
+        let path = std::env::join_paths([
+            shims.clone(),
+            real_dir.clone(),
+            "/usr/bin".into(),
+            "/bin".into(),
+        ])
+        .unwrap();
         env.insert("PATH".into(), path);
-        Sandbox { dir, home, shims, real_dir, env }
+        Sandbox {
+            dir,
+            home,
+            shims,
+            real_dir,
+            env,
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -234,7 +246,10 @@ impl Moto {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("moto_server did not start on port {} within 30 s", self.port);
+        panic!(
+            "moto_server did not start on port {} within 30 s",
+            self.port
+        );
     }
 
     /// Stops the server (its state is lost).
@@ -270,14 +285,23 @@ impl Moto {
             .args(args)
             .output()
             .expect("cannot run moto_admin.py");
-        assert!(out.status.success(), "moto_admin.py {args:?} failed: {}", stderr(&out));
+        assert!(
+            out.status.success(),
+            "moto_admin.py {args:?} failed: {}",
+            stderr(&out)
+        );
         serde_json::from_slice(&out.stdout).expect("moto_admin.py printed no JSON")
     }
 
     /// One admin operation (see `op` in moto_admin.py), with the admin's keys.
     pub fn op(&self, bed: &Bed, args: &[&str]) -> Value {
         let admin = bed.user("admin");
-        let mut all = vec!["op", &self.endpoint, admin.key.as_str(), admin.secret.as_str()];
+        let mut all = vec![
+            "op",
+            &self.endpoint,
+            admin.key.as_str(),
+            admin.secret.as_str(),
+        ];
         all.extend_from_slice(args);
         self.admin(&all)
     }
@@ -330,4 +354,40 @@ impl Sandbox {
             .set("AWS_REGION", "us-east-1")
             .set("AWS_EC2_METADATA_DISABLED", "true")
     }
+}
+
+/// Runs `cmd` (stdin closed unless set) in its own process group and waits at most
+/// `limit`. On timeout the whole group is killed, so a runaway chain of processes
+/// cannot outlive the test. Returns the output (`None` on timeout) and the time taken.
+pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> (Option<Output>, Duration) {
+    use std::os::unix::process::CommandExt;
+    let start = Instant::now();
+    let child = cmd
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot spawn");
+    let pgid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => (Some(out.expect("wait failed")), start.elapsed()),
+        Err(_) => {
+            // SAFETY: kill(2) on the process group this function created.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+            (None, start.elapsed())
+        }
+    }
+}
+
+/// Writes `.breakglass.toml` (and creates `dir`).
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join(".breakglass.toml");
+    std::fs::write(&p, text).unwrap();
+    p
 }
