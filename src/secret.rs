@@ -69,7 +69,10 @@ mod tests {
             expiration: 0,
         };
         let shown = format!("{c:?} {}", c.secret_access_key);
-        assert!(!shown.contains("wJalrXUtnFEMI") && !shown.contains("FwoGZXIvYXdzEJr"), "{shown}");
+        assert!(
+            !shown.contains("wJalrXUtnFEMI") && !shown.contains("FwoGZXIvYXdzEJr"),
+            "{shown}"
+        );
         assert!(shown.contains("ASIAEXAMPLE"));
     }
 }
