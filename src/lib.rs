@@ -18,5 +18,6 @@ pub mod mode;
 pub mod paths;
 pub mod run;
 pub mod secret;
+pub mod server;
 pub mod shim;
 pub mod terraform;
