@@ -5,6 +5,11 @@
 #
 #   shell/bench-endpoint.sh [CONNECTIONS] [DURATION] [THREADS]   (defaults: 50 10s 1)
 #
+# By default wrk runs closed-loop: every connection sends its next request as soon as
+# the previous answer arrives, so the figures include queueing at saturation. With
+# DELAY_MS=N each connection waits N ms between requests (a paced load; wrk's latency
+# still counts only the request itself).
+#
 # Needs wrk (Debian package `wrk`; installed with apt-get when missing).
 # The target is a p99 under 2 ms.
 set -euo pipefail
@@ -59,7 +64,12 @@ read -r url token <"$tmp/stdout" || { echo "bench: the server printed no URL" >&
 echo "bench: $url" >&2
 wrk -t1 -c1 -d1s -H "Authorization: $token" "$url" >/dev/null
 
-wrk -t"$threads" -c"$connections" -d"$duration" --latency \
+pacing=()
+if [ -n "${DELAY_MS:-}" ]; then
+  printf 'function delay() return %d end\n' "$DELAY_MS" >"$tmp/delay.lua"
+  pacing=(-s "$tmp/delay.lua")
+fi
+wrk -t"$threads" -c"$connections" -d"$duration" --latency "${pacing[@]}" \
   -H "Authorization: $token" "$url" | tee "$tmp/wrk"
 
 if grep -q "Non-2xx or 3xx responses" "$tmp/wrk"; then
@@ -69,7 +79,7 @@ fi
 p50=$(awk '$1 == "50%" { print $2 }' "$tmp/wrk")
 p99=$(awk '$1 == "99%" { print $2 }' "$tmp/wrk")
 rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$tmp/wrk")
-echo "bench: ${connections} connections, ${duration}: p50 ${p50}  p99 ${p99}  (${rps} req/s; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "bench: ${connections} connections, ${duration}${DELAY_MS:+, ${DELAY_MS} ms between requests}: p50 ${p50}  p99 ${p99}  (${rps} req/s; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 
 exec 3>&-
 wait "$server_pid"
