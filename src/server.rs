@@ -308,7 +308,9 @@ async fn accept_loop(
         .max_buf_size(options.max_header_bytes.max(MIN_BUF))
         .half_close(false);
     let http = Arc::new(http);
-    let slots = Arc::new(Semaphore::new(options.max_connections));
+    let slots = Arc::new(Semaphore::new(
+        options.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
     let mut connections = JoinSet::new();
 
     loop {
