@@ -298,7 +298,7 @@ fn unknown_key_suggestion(message: &str) -> Option<(String, Option<String>)> {
         .skip(1)
         .step_by(2)
         .map(|cand| (strsim::jaro_winkler(key, cand), cand))
-        .filter(|(score, _)| *score > 0.75)
+        .filter(|(score, _)| *score > 0.85)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, cand)| cand.to_string());
     Some((key.to_string(), best))
