@@ -398,9 +398,11 @@ fn on(chdir: Option<PathBuf>, reason: &str, duration: &str) -> Result<i32, Error
     let until = SystemTime::now() + d;
     let a = Activation {
         project: project.root.clone(),
+        // Rounded up to the second: truncating could cut up to a second off, so a
+        // short activation (`--for 1s`) could be over before `on` even returned.
         until: until
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
+            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
             .unwrap_or(0),
         reason: reason.to_string(),
         user: local_user(),
