@@ -74,11 +74,14 @@ pub fn request(
 /// The session tag that carries the reason for a break-glass run.
 pub const REASON_TAG: &str = "breakglass-reason";
 
-/// A session tag value: at most 256 characters of letters, digits, spaces and `_.:/=+-@`.
+/// A session tag value: at most 256 characters of letters, digits and `_.:/=+-@`.
+/// Spaces, which STS allows, become `_` too: the SDK form-encodes them as `%20`, and
+/// STS-compatible servers that re-encode the form to check the signature (moto) then
+/// reject every AssumeRole whose reason has a space.
 pub fn tag_value(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c.is_alphanumeric() || " _.:/=+-@".contains(c) {
+            if c.is_alphanumeric() || "_.:/=+-@".contains(c) {
                 c
             } else {
                 '_'
@@ -311,5 +314,20 @@ pub fn break_glass(run: ShimRun) -> Result<i32, Error> {
             };
             Ok(role.supervise(child)?.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_values_keep_sts_characters_and_replace_the_rest() {
+        assert_eq!(
+            tag_value("INC-42 platform down, see #ops"),
+            "INC-42_platform_down__see__ops"
+        );
+        assert_eq!(tag_value("a/b:c=d@e+f.g_h"), "a/b:c=d@e+f.g_h");
+        assert_eq!(tag_value(&"x".repeat(300)).len(), 256);
     }
 }
