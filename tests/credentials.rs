@@ -71,7 +71,10 @@ impl World {
             );
         sb.fake_terraform();
         let secrets = bed.secrets();
-        assert!(secrets.iter().all(|s| s.len() >= 16), "{secrets:?}");
+        assert!(
+            secrets.iter().all(|s| s.len() >= 16),
+            "short secrets in the bed"
+        );
         World {
             _moto: moto,
             bed,
@@ -109,6 +112,7 @@ impl World {
 
     fn run(&mut self, mut cmd: Command) -> Output {
         let _ = std::fs::remove_file(self.sb.record_path());
+        let _ = std::fs::remove_file(env_path(&self.sb.record_path()));
         self.proxy.reset();
         let out = cmd
             .stdin(Stdio::null())
@@ -124,7 +128,11 @@ impl World {
         let env = self.recorded_env();
         for k in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
             if let Some(v) = env.get(k) {
-                assert!(v.len() >= 16, "{k} is too short to be a secret: {v:?}");
+                assert!(
+                    v.len() >= 16,
+                    "{k} is too short to be a secret ({} bytes)",
+                    v.len()
+                );
                 self.secrets.push(v.clone());
             }
         }
@@ -173,15 +181,20 @@ fn assert_no_secrets(out: &Output, secrets: &[String]) {
 
 /// The environment the fake terraform recorded (`$FAKE_TF_RECORD.env`).
 fn recorded_env(record: &Path) -> BTreeMap<String, String> {
-    let mut p = record.as_os_str().to_owned();
-    p.push(".env");
-    let Ok(text) = std::fs::read_to_string(PathBuf::from(p)) else {
+    let Ok(text) = std::fs::read_to_string(env_path(record)) else {
         return BTreeMap::new();
     };
     text.lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// `$FAKE_TF_RECORD.env`.
+fn env_path(record: &Path) -> PathBuf {
+    let mut p = record.as_os_str().to_owned();
+    p.push(".env");
+    PathBuf::from(p)
 }
 
 /// The secret strings in every cache file under `dir` (credentials and MFA sessions).
@@ -508,10 +521,12 @@ fn cache_files_are_private_and_a_tampered_one_is_ignored_with_a_warning() {
     let out = w.terraform(&dir, &["apply"]);
     assert_ok(&out);
     let err = stderr(&out);
-    assert!(
-        err.contains("breakglass: warning: ignoring corrupt cache file"),
-        "{err}"
+    // One warning, naming the file.
+    let warning = format!(
+        "breakglass: warning: ignoring corrupt cache file {}",
+        entry.display()
     );
+    assert_eq!(err.matches(&warning).count(), 1, "{err}");
     assert_eq!(printed_arn(&out), assumed("deploy"));
     assert_eq!(w.proxy.assume_role(), 1);
     let key2 = w.recorded_env()["AWS_ACCESS_KEY_ID"].clone();
@@ -524,8 +539,9 @@ fn cache_files_are_private_and_a_tampered_one_is_ignored_with_a_warning() {
     std::fs::set_permissions(entry, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = w.terraform(&dir, &["apply"]);
     assert_ok(&out);
-    assert!(
-        stderr(&out).contains("it is readable by others"),
+    assert_eq!(
+        stderr(&out).matches("it is readable by others").count(),
+        1,
         "{}",
         stderr(&out)
     );
