@@ -50,6 +50,20 @@ pub fn warn(message: &str) {
     eprintln!("breakglass: warning: {message}");
 }
 
+/// Warns about a cache file once per process: the warm check and the re-check under
+/// the lock read the same file, and one warning is enough.
+fn warn_once(path: &Path, message: &str) {
+    static WARNED: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let first = WARNED
+        .lock()
+        .map(|mut w| w.insert(path.to_path_buf()))
+        .unwrap_or(true);
+    if first {
+        warn(message);
+    }
+}
+
 impl Cache {
     pub fn new(dir: PathBuf) -> Cache {
         Cache { dir }
@@ -95,15 +109,18 @@ impl Cache {
         // SAFETY: geteuid has no preconditions and cannot fail.
         let uid = unsafe { libc::geteuid() };
         if meta.uid() != uid {
-            warn(&format!(
-                "ignoring cache file {}: it is owned by uid {}, not by you",
-                path.display(),
-                meta.uid()
-            ));
+            warn_once(
+                &path,
+                &format!(
+                    "ignoring cache file {}: it is owned by uid {}, not by you",
+                    path.display(),
+                    meta.uid()
+                ),
+            );
             return None;
         }
         if meta.permissions().mode() & 0o077 != 0 {
-            warn(&format!(
+            warn_once(&path, &format!(
                 "ignoring cache file {}: it is readable by others (mode {:o}); run `breakglass logout`",
                 path.display(),
                 meta.permissions().mode() & 0o777
@@ -114,10 +131,13 @@ impl Cache {
         match serde_json::from_slice(&bytes) {
             Ok(v) => Some(v),
             Err(_) => {
-                warn(&format!(
-                    "ignoring corrupt cache file {}; fresh credentials will replace it",
-                    path.display()
-                ));
+                warn_once(
+                    &path,
+                    &format!(
+                        "ignoring corrupt cache file {}; fresh credentials will replace it",
+                        path.display()
+                    ),
+                );
                 None
             }
         }

@@ -391,3 +391,134 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// A loopback TCP proxy in front of moto that counts the STS actions in the requests
+/// passing through it (`Action=AssumeRole`, `Action=GetSessionToken`, ... in the
+/// client's bytes), so a test can tell how many STS calls a run made. Point
+/// `AWS_ENDPOINT_URL` at `endpoint`. Stopped on drop.
+pub struct CountingProxy {
+    pub port: u16,
+    pub endpoint: String,
+    counts: std::sync::Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CountingProxy {
+    /// Starts a proxy on 127.0.0.1:0 forwarding to 127.0.0.1:`upstream`.
+    pub fn start(upstream: u16) -> CountingProxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
+        let port = listener.local_addr().unwrap().port();
+        let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s) = (counts.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let counts = c.clone();
+                let (client2, server2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || forward_counting(client, server, counts));
+                std::thread::spawn(move || {
+                    let (mut from, mut to) = (server2, client2);
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        CountingProxy {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            counts,
+            stop,
+        }
+    }
+
+    /// How many requests for `action` (e.g. "AssumeRole") have passed so far.
+    pub fn count(&self, action: &str) -> usize {
+        self.counts
+            .lock()
+            .unwrap()
+            .get(action)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn assume_role(&self) -> usize {
+        self.count("AssumeRole")
+    }
+
+    pub fn get_session_token(&self) -> usize {
+        self.count("GetSessionToken")
+    }
+
+    /// Every action counted so far.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        self.counts.lock().unwrap().clone()
+    }
+
+    /// Forgets the counts (between the runs of one test).
+    pub fn reset(&self) {
+        self.counts.lock().unwrap().clear();
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Copies client bytes to the server, counting each `Action=NAME` (query protocol)
+/// before forwarding the bytes that complete it, so a count is in place before the
+/// server can answer.
+fn forward_counting(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    counts: std::sync::Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
+) {
+    use std::io::{Read, Write};
+    const NEEDLE: &[u8] = b"Action=";
+    let mut seen: Vec<u8> = Vec::new();
+    let mut next = 0usize;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match client.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        seen.extend_from_slice(&buf[..n]);
+        while let Some(i) = seen[next..].windows(NEEDLE.len()).position(|w| w == NEEDLE) {
+            let start = next + i + NEEDLE.len();
+            let len = seen[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric())
+                .count();
+            if start + len == seen.len() {
+                // The name may go on in the next read.
+                next += i;
+                break;
+            }
+            let name = String::from_utf8_lossy(&seen[start..start + len]).into_owned();
+            *counts.lock().unwrap().entry(name).or_default() += 1;
+            next = start + len;
+        }
+        if seen[next..].windows(NEEDLE.len()).all(|w| w != NEEDLE) {
+            // Keep only a tail that could start a needle.
+            let keep = seen.len().saturating_sub(NEEDLE.len()).max(next);
+            seen.drain(..keep);
+            next = 0;
+        }
+        if server.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = server.shutdown(std::net::Shutdown::Write);
+}
