@@ -101,15 +101,22 @@ pub fn reason(run: &ShimRun) -> Option<String> {
     }
 }
 
-/// The refresh window actually used: at least 6 minutes, so that clients are never
-/// handed credentials in their last 5 minutes while a refresh is still possible, and
-/// shorter than the session.
+/// The refresh window actually used: the configured one, floored at 6 minutes so that
+/// clients are never handed credentials in their last 5 minutes while a refresh is
+/// still possible; a window as long as the session, or longer, becomes the session less
+/// a minute.
 pub fn effective_window(target: &RoleTarget) -> Duration {
-    let floor = CLIENT_WINDOW + Duration::from_secs(60);
-    target
-        .refresh_before
-        .max(floor)
-        .min(target.duration.saturating_sub(Duration::from_secs(60)))
+    window_for(target.duration, target.refresh_before)
+}
+
+/// [`effective_window`] for a session of `duration` and a configured `refresh_before`.
+pub fn window_for(duration: Duration, refresh_before: Duration) -> Duration {
+    let wanted = refresh_before.max(CLIENT_WINDOW + Duration::from_secs(60));
+    if wanted < duration {
+        wanted
+    } else {
+        duration.saturating_sub(Duration::from_secs(60))
+    }
 }
 
 /// The base directories, or the error that says what to set.
@@ -329,5 +336,23 @@ mod tests {
         );
         assert_eq!(tag_value("a/b:c=d@e+f.g_h"), "a/b:c=d@e+f.g_h");
         assert_eq!(tag_value(&"x".repeat(300)).len(), 256);
+    }
+
+    const M: u64 = 60;
+
+    fn d(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn refresh_window_is_the_configured_one_when_shorter_than_the_session() {
+        assert_eq!(window_for(d(60 * M), d(15 * M)), d(15 * M));
+        // 15-minute sessions renewed 14m50s before expiry: a renewal every ~10 s.
+        assert_eq!(window_for(d(15 * M), d(14 * M + 50)), d(14 * M + 50));
+        // Floored at 6 minutes.
+        assert_eq!(window_for(d(60 * M), d(M)), d(6 * M));
+        // As long as the session, or longer: the session less a minute.
+        assert_eq!(window_for(d(15 * M), d(15 * M)), d(14 * M));
+        assert_eq!(window_for(d(15 * M), d(20 * M)), d(14 * M));
     }
 }
