@@ -64,11 +64,20 @@ pub fn request(project: &Project, target: &RoleTarget, read_only: bool) -> Reque
 /// handed credentials in their last 5 minutes while a refresh is still possible, and
 /// shorter than the session.
 pub fn effective_window(target: &RoleTarget) -> Duration {
-    let floor = CLIENT_WINDOW + Duration::from_secs(60);
-    target
-        .refresh_before
-        .max(floor)
-        .min(target.duration.saturating_sub(Duration::from_secs(60)))
+    window_for(target.duration, target.refresh_before)
+}
+
+/// [`effective_window`] for a session of `duration` and a configured `refresh_before`:
+/// the configured window (floored at 6 minutes) whenever it is shorter than the
+/// session; a window as long as the session, or longer, becomes the session less a
+/// minute.
+pub fn window_for(duration: Duration, refresh_before: Duration) -> Duration {
+    let wanted = refresh_before.max(CLIENT_WINDOW + Duration::from_secs(60));
+    if wanted < duration {
+        wanted
+    } else {
+        duration.saturating_sub(Duration::from_secs(60))
+    }
 }
 
 /// The base directories, or the error that says what to set.
@@ -214,5 +223,28 @@ pub fn break_glass(run: ShimRun) -> Result<i32, Error> {
             };
             Ok(role.supervise(child)?.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: u64 = 60;
+
+    fn d(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn refresh_window_is_the_configured_one_when_shorter_than_the_session() {
+        assert_eq!(window_for(d(60 * M), d(15 * M)), d(15 * M));
+        // 15-minute sessions renewed 14m50s before expiry: a renewal every ~10 s.
+        assert_eq!(window_for(d(15 * M), d(14 * M + 50)), d(14 * M + 50));
+        // Floored at 6 minutes.
+        assert_eq!(window_for(d(60 * M), d(M)), d(6 * M));
+        // As long as the session, or longer: the session less a minute.
+        assert_eq!(window_for(d(15 * M), d(15 * M)), d(14 * M));
+        assert_eq!(window_for(d(15 * M), d(20 * M)), d(14 * M));
     }
 }
