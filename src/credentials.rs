@@ -183,18 +183,19 @@ impl Broker {
         if let Some(entry) = self.usable(self.cache.read::<Entry>(&self.key)) {
             return Ok((entry, true));
         }
-        let entry = match tokio::time::timeout(TOTAL_TIMEOUT, self.from_sts(interactive)).await {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(StsError::Unreachable {
-                    endpoint: crate::sts::endpoint_description(
-                        self.request.region.as_deref().unwrap_or("us-east-1"),
-                    ),
-                    detail: format!("no answer within {} s", TOTAL_TIMEOUT.as_secs()),
+        let entry =
+            match tokio::time::timeout(TOTAL_TIMEOUT, self.fetch_from_sts(interactive)).await {
+                Ok(result) => result?,
+                Err(_) => {
+                    return Err(StsError::Unreachable {
+                        endpoint: crate::sts::endpoint_description(
+                            self.request.region.as_deref().unwrap_or("us-east-1"),
+                        ),
+                        detail: format!("no answer within {} s", TOTAL_TIMEOUT.as_secs()),
+                    }
+                    .into())
                 }
-                .into())
-            }
-        };
+            };
         self.cache.write(&self.key, &entry)?;
         drop(lock);
         Ok((entry, false))
@@ -211,7 +212,7 @@ impl Broker {
             .await
     }
 
-    async fn from_sts(&self, interactive: bool) -> Result<Entry, CredentialsError> {
+    async fn fetch_from_sts(&self, interactive: bool) -> Result<Entry, CredentialsError> {
         let sts = self.sts().await?;
         let signer = match &self.request.mfa_serial {
             Some(serial) => sts.with_session(&self.mfa_session(sts, serial, interactive).await?),
