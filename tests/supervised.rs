@@ -623,34 +623,41 @@ fn isolated_run_writes_state_as_the_role() {
     assert!(!env.contains(&w.bed.user("alice").key));
     assert!(!env.contains(&w.bed.user("carol").key));
 
-    // The same commands without the shim run as Alice and are refused.
+    // The same commands without the shim run as Alice (the environment outranks the
+    // decoy file) and are refused by S3: in a fresh directory, and in the one the shim
+    // just used, whose state they leave untouched.
     let off = w.project("off", None);
-    let sh = script(&off, "dump.sh", "true");
     std::fs::write(
         off.join("main.tf"),
         main_tf("off/terraform.tfstate", &exec_resource(&sh)),
     )
     .unwrap();
-    let mut cmd = w.sb.terraform(&off, &["init", "-input=false", "-no-color"]);
-    cmd.env("BREAKGLASS", "0");
-    let init_off = run(cmd);
-    let mut cmd = w.sb.terraform(
-        &off,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
-    cmd.env("BREAKGLASS", "0");
-    let apply_off = run(cmd);
-    for o in [&init_off, &apply_off] {
-        assert!(!o.status.success(), "ran without the role: {}", shown(o));
+    let before = w.object("iso/terraform.tfstate");
+    for d in [&off, &dir] {
+        for args in [
+            &["init", "-input=false", "-no-color"][..],
+            &["apply", "-auto-approve", "-input=false", "-no-color"],
+        ] {
+            let mut cmd = w.sb.terraform(d, args);
+            cmd.env("BREAKGLASS", "0");
+            let o = run(cmd);
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "ran without the role: {}",
+                shown(&o)
+            );
+            let err = text(&o.stderr);
+            assert!(
+                err.contains("AccessDenied") || err.contains("403"),
+                "{args:?} without the shim should be refused by S3: {}",
+                shown(&o)
+            );
+            assert!(!err.contains("breakglass:"), "{err}");
+        }
     }
-    let err = text(&init_off.stderr);
-    assert!(
-        err.contains("AccessDenied") || err.contains("403"),
-        "init without the shim should be refused by S3: {}",
-        shown(&init_off)
-    );
-    assert!(!text(&init_off.stderr).contains("breakglass:"));
     assert!(!w.bucket().iter().any(|k| k.starts_with("off/")));
+    assert_eq!(w.object("iso/terraform.tfstate"), before);
 
     w.assert_no_secrets(
         &[
@@ -978,8 +985,9 @@ fn sts_outage_keeps_serving_and_recovers() {
     cmd.stdin(Stdio::null());
     let running = spawn_captured(&mut cmd);
 
-    // Once the client has its first credentials, STS goes away for 14 s: longer than
-    // the ~10 s to the first renewal plus two retries.
+    // Once the client has its first credentials, STS goes away for 18 s: past the first
+    // renewal (~10 s after the start) and at least two retries (1 s, then 2 s apart),
+    // so the same failure happens several times and is reported once.
     let first_key = || {
         std::fs::read_to_string(&polled)
             .ok()
@@ -990,7 +998,7 @@ fn sts_outage_keeps_serving_and_recovers() {
     });
     w.moto.stop();
     let down = SystemTime::now();
-    std::thread::sleep(Duration::from_secs(14));
+    std::thread::sleep(Duration::from_secs(18));
     // moto forgets everything when it stops: Alice's source keys are gone. Set the
     // users and roles up again WITHOUT IAM enforcement, so that moto accepts the old
     // (now unknown) keys' signatures and renewal can succeed.
@@ -1044,7 +1052,19 @@ fn sts_outage_keeps_serving_and_recovers() {
             at > down_s + 1.0 && at < up_s
         })
         .collect();
-    assert!(during.len() >= 8, "too few requests while STS was down");
+    assert!(during.len() >= 10, "too few requests while STS was down");
+    // No renewal could happen while STS was down: one key set throughout, the one
+    // served before it went away.
+    let last_before = p
+        .records
+        .iter()
+        .rev()
+        .filter(|r| r["at"].as_f64().unwrap() < down_s)
+        .find_map(|r| r["key"].as_str())
+        .expect("nothing served before STS went away");
+    for r in &during {
+        assert_eq!(r["key"].as_str(), Some(last_before), "{r}");
+    }
     let keys = p.keys();
     let after_restart: Vec<&str> = p
         .records
