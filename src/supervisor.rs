@@ -279,10 +279,10 @@ pub fn recovery_text(path: &Path) -> String {
     let dir = path.parent().unwrap_or(Path::new("."));
     format!(
         "breakglass: terraform could not write its state and saved it to {}\n  \
-         the infrastructure changed but the remote state does not know it yet. To recover:\n  \
-         1. get fresh credentials and push the saved state, in {}:\n       breakglass recover\n     \
+         the infrastructure changed but the remote state does not know it yet. To recover, in {}:\n  \
+         1. if terraform reported a state lock it could not release, note its ID (\"Lock Info: ID\") and run:\n       terraform force-unlock LOCK_ID\n  \
+         2. push the saved state under the role, with fresh credentials:\n       breakglass recover\n     \
          (the same as `terraform state push errored.tfstate` under the role)\n  \
-         2. if terraform reported a lock that was not released, note its ID and run:\n       terraform force-unlock LOCK_ID\n  \
          breakglass never deletes or moves errored.tfstate.",
         path.display(),
         dir.display()

@@ -1192,7 +1192,7 @@ fn errored_state_gets_recovery_advice() {
 
 /// Case 9b: `breakglass recover` pushes the saved state under the role once it may again.
 #[test]
-#[ignore = "needs breakglass recover"]
+
 fn recover_pushes_the_errored_state() {
     let w = World::new(Tf::Real);
     let (dir, out) = force_errored_state(&w);
