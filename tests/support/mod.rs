@@ -85,9 +85,21 @@ impl Sandbox {
         env.insert("TF_CLI_CONFIG_FILE".into(), tfrc.into());
         env.insert("TF_IN_AUTOMATION".into(), "1".into());
         env.insert("BREAKGLASS_BIN".into(), breakglass_bin().into());
-        let path = std::env::join_paths([shims.clone(), real_dir.clone(), "/usr/bin".into(), "/bin".into()]).unwrap();
+        let path = std::env::join_paths([
+            shims.clone(),
+            real_dir.clone(),
+            "/usr/bin".into(),
+            "/bin".into(),
+        ])
+        .unwrap();
         env.insert("PATH".into(), path);
-        Sandbox { dir, home, shims, real_dir, env }
+        Sandbox {
+            dir,
+            home,
+            shims,
+            real_dir,
+            env,
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -234,7 +246,10 @@ impl Moto {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("moto_server did not start on port {} within 30 s", self.port);
+        panic!(
+            "moto_server did not start on port {} within 30 s",
+            self.port
+        );
     }
 
     /// Stops the server (its state is lost).
@@ -270,14 +285,23 @@ impl Moto {
             .args(args)
             .output()
             .expect("cannot run moto_admin.py");
-        assert!(out.status.success(), "moto_admin.py {args:?} failed: {}", stderr(&out));
+        assert!(
+            out.status.success(),
+            "moto_admin.py {args:?} failed: {}",
+            stderr(&out)
+        );
         serde_json::from_slice(&out.stdout).expect("moto_admin.py printed no JSON")
     }
 
     /// One admin operation (see `op` in moto_admin.py), with the admin's keys.
     pub fn op(&self, bed: &Bed, args: &[&str]) -> Value {
         let admin = bed.user("admin");
-        let mut all = vec!["op", &self.endpoint, admin.key.as_str(), admin.secret.as_str()];
+        let mut all = vec![
+            "op",
+            &self.endpoint,
+            admin.key.as_str(),
+            admin.secret.as_str(),
+        ];
         all.extend_from_slice(args);
         self.admin(&all)
     }
