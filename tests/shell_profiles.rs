@@ -362,9 +362,15 @@ set -q BREAKGLASS; and echo mode=$BREAKGLASS; or echo 'mode=<unset>'; functions 
 fn a_failing_install_changes_nothing() {
     // The shim directory holds a `terraform` that is not a breakglass link.
     let script = |shell: Shell| match shell {
-        Shell::Bash => r#"before=$PATH; source "$PROFILE"; echo "rc=$?"; [ "$PATH" = "$before" ] && echo path=same; echo "mode=${BREAKGLASS-<unset>}""#,
-        Shell::Zsh => r#"before=$PATH; source "$PROFILE"; echo "rc=$?"; [[ $PATH == "$before" ]] && echo path=same; echo "mode=${BREAKGLASS-<unset>}""#,
-        Shell::Fish => r#"set before $PATH; source $PROFILE; echo "rc=$status"; test (string join : -- $PATH) = (string join : -- $before); and echo path=same; set -q BREAKGLASS; and echo mode=$BREAKGLASS; or echo 'mode=<unset>'"#,
+        Shell::Bash => {
+            r#"before=$PATH; source "$PROFILE"; echo "rc=$?"; [ "$PATH" = "$before" ] && echo path=same; echo "mode=${BREAKGLASS-<unset>}""#
+        }
+        Shell::Zsh => {
+            r#"before=$PATH; source "$PROFILE"; echo "rc=$?"; [[ $PATH == "$before" ]] && echo path=same; echo "mode=${BREAKGLASS-<unset>}""#
+        }
+        Shell::Fish => {
+            r#"set before $PATH; source $PROFILE; echo "rc=$status"; test (string join : -- $PATH) = (string join : -- $before); and echo path=same; set -q BREAKGLASS; and echo mode=$BREAKGLASS; or echo 'mode=<unset>'"#
+        }
     };
     for shell in SHELLS {
         let (mut sb, project) = sandbox();
@@ -442,7 +448,9 @@ fn each_profile_starts_with_the_alias_line_for_the_rc_file() {
         let text = std::fs::read_to_string(shell.profile()).unwrap();
         let header: Vec<&str> = text.lines().take_while(|l| l.starts_with('#')).collect();
         assert!(
-            header.iter().any(|l| l.trim_start_matches('#').trim() == alias),
+            header
+                .iter()
+                .any(|l| l.trim_start_matches('#').trim() == alias),
             "{}: the header comment must give `{alias}`",
             shell.name()
         );
