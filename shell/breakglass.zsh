@@ -9,9 +9,10 @@
 #   - break-glass mode is on (BREAKGLASS=1): terraform runs under the mapped role;
 #   - the prompt starts with `[BREAKGLASS ROLE NNm] ` (the role for the current
 #     directory and the minutes left of its cached credentials), through
-#     `setopt prompt_subst` (put back as it was on exit);
-#   - `breakglass_exit` (or `bg-exit`) puts PATH, the prompt, prompt_subst and
-#     BREAKGLASS back.
+#     `setopt prompt_subst` (put back as it was on exit); a precmd hook puts the
+#     marker back when a prompt theme (powerlevel10k, starship, ...) rebuilds PROMPT;
+#   - `breakglass_exit` (or `bg-exit`) puts PATH, the prompt, prompt_subst, the
+#     precmd hooks and BREAKGLASS back, and removes its functions.
 # Sourcing it again changes nothing. Without `breakglass` on PATH it changes nothing
 # and fails.
 
@@ -47,6 +48,7 @@ typeset -g _BREAKGLASS_OLD_PATH=$PATH
 if (( ${+BREAKGLASS} )); then typeset -g _BREAKGLASS_OLD_MODE="set:$BREAKGLASS"; else typeset -g _BREAKGLASS_OLD_MODE=unset; fi
 typeset -g _BREAKGLASS_OLD_PROMPT=$PROMPT
 if [[ -o prompt_subst ]]; then typeset -g _BREAKGLASS_OLD_SUBST=on; else typeset -g _BREAKGLASS_OLD_SUBST=off; fi
+if (( ${+precmd_functions} )); then typeset -g _BREAKGLASS_OLD_HOOKS=set; else typeset -g _BREAKGLASS_OLD_HOOKS=unset; fi
 
 # The prompt marker: `[BREAKGLASS ROLE NNm] `, or `[BREAKGLASS] ` outside a mapped
 # project.
@@ -59,6 +61,13 @@ _breakglass_prompt() {
   else
     print -rn -- '[BREAKGLASS] '
   fi
+}
+
+# Before each prompt, after the theme's hooks: put the marker back if something
+# rebuilt PROMPT without it.
+_breakglass_precmd() {
+  [[ $PROMPT == *'$(_breakglass_prompt)'* ]] || PROMPT='$(_breakglass_prompt)'"$PROMPT"
+  [[ -o prompt_subst ]] || setopt prompt_subst
 }
 
 breakglass_exit() {
@@ -85,14 +94,16 @@ breakglass_exit() {
     PROMPT=${PROMPT//'$(_breakglass_prompt)'/}
   fi
   [[ $_BREAKGLASS_OLD_SUBST == off ]] && unsetopt prompt_subst
+  precmd_functions=(${precmd_functions:#_breakglass_precmd})
+  [[ $_BREAKGLASS_OLD_HOOKS == unset && ${#precmd_functions} -eq 0 ]] && unset precmd_functions
   case $_BREAKGLASS_OLD_MODE in
     set:*) export BREAKGLASS="${_BREAKGLASS_OLD_MODE#set:}" ;;
     *) unset BREAKGLASS ;;
   esac
   print -ru2 -- 'breakglass-shell: break-glass mode off in this shell; PATH and prompt restored'
   unset _BREAKGLASS_SHELL_DIR _BREAKGLASS_OLD_PATH _BREAKGLASS_OLD_MODE _BREAKGLASS_OLD_PROMPT \
-    _BREAKGLASS_OLD_SUBST _BREAKGLASS_NEW_PROMPT
-  unfunction _breakglass_prompt breakglass_exit bg-exit 2>/dev/null
+    _BREAKGLASS_OLD_SUBST _BREAKGLASS_NEW_PROMPT _BREAKGLASS_OLD_HOOKS
+  unfunction _breakglass_prompt _breakglass_precmd breakglass_exit bg-exit 2>/dev/null
   return 0
 }
 bg-exit() { breakglass_exit "$@"; }
@@ -104,5 +115,7 @@ export BREAKGLASS=1
 setopt prompt_subst
 PROMPT='$(_breakglass_prompt)'"$PROMPT"
 typeset -g _BREAKGLASS_NEW_PROMPT=$PROMPT
+typeset -ga precmd_functions
+precmd_functions+=(_breakglass_precmd)
 
 print -ru2 -- "breakglass-shell: break-glass mode ON in this shell: \`terraform\` is $_BREAKGLASS_SHELL_DIR/terraform and runs under the mapped role; \`breakglass_exit\` ends it"

@@ -97,7 +97,7 @@ emit mode_after "${BREAKGLASS-<unset>}"
 emit prompt_restored "$([ "$PS1" = "$before_ps1" ] && echo yes || echo "no: $PS1")"
 emit prompt_after "${PS1@P}"
 emit terraform_after "$(command -v terraform || echo none)"
-emit leftovers "$( { declare -F | awk '{print $3}' | grep -E 'breakglass|bg-exit'; compgen -v | grep -iE '^_breakglass'; } | tr '\n' ' ')"
+emit leftovers "$( { declare -F | awk '{print $3}' | grep -E 'breakglass|bg-exit'; compgen -v | grep -iE '^_breakglass'; [ -n "${PROMPT_COMMAND+x}" ] && echo PROMPT_COMMAND; } | tr '\n' ' ')"
 "#;
 
 const ZSH_SCENARIO: &str = r#"
@@ -123,7 +123,7 @@ emit mode_after "${BREAKGLASS-<unset>}"
 emit prompt_restored "$([[ $PROMPT == "$before_prompt_raw" && $after_subst == $before_subst ]] && echo yes || echo "no: $PROMPT (prompt_subst $after_subst)")"
 emit prompt_after "$(print -P "$PROMPT")"
 emit terraform_after "$(command -v terraform || echo none)"
-emit leftovers "$( { print -l ${(k)functions} | grep -E 'breakglass|bg-exit'; print -l ${(k)parameters} | grep -iE '^_breakglass'; } | tr '\n' ' ')"
+emit leftovers "$( { print -l ${(k)functions} | grep -E 'breakglass|bg-exit'; print -l ${(k)parameters} | grep -iE '^_breakglass'; (( ${+precmd_functions} )) && echo precmd_functions; } | tr '\n' ' ')"
 "#;
 
 const FISH_SCENARIO: &str = r#"
@@ -294,6 +294,65 @@ fn fish_profile_puts_the_shim_first_marks_the_prompt_and_exits_cleanly() {
 fn bg_exit_and_breakglass_shim_dir_work_in_every_shell() {
     for shell in SHELLS {
         check_scenario(shell, "bg-exit", Some("my shims"));
+    }
+}
+
+/// Prompt frameworks (starship, powerlevel10k, ...) rebuild the prompt before each one:
+/// the marker comes back after them, and exit leaves their hooks as they were.
+#[test]
+fn prompt_frameworks_that_rebuild_the_prompt_keep_the_marker() {
+    let scripts = [
+        (
+            Shell::Bash,
+            r#"PS1='plain> '; PROMPT_COMMAND='PS1="theme> "'; before=$PROMPT_COMMAND
+source "$PROFILE"
+eval "$PROMPT_COMMAND"; echo "prompt=${PS1@P}"
+eval "$PROMPT_COMMAND"; echo "prompt2=${PS1@P}"
+breakglass_exit 2>/dev/null
+[ "$PROMPT_COMMAND" = "$before" ] && echo hooks=same
+eval "$PROMPT_COMMAND"; echo "after=${PS1@P}""#,
+        ),
+        (
+            // bash 5.1+: PROMPT_COMMAND as an array.
+            Shell::Bash,
+            r#"PS1='plain> '; PROMPT_COMMAND=('PS1="theme> "' 'true'); before=$(declare -p PROMPT_COMMAND)
+run_hooks() { local c; for c in "${PROMPT_COMMAND[@]}"; do eval "$c"; done; }
+source "$PROFILE"
+run_hooks; echo "prompt=${PS1@P}"
+run_hooks; echo "prompt2=${PS1@P}"
+breakglass_exit 2>/dev/null
+[ "$(declare -p PROMPT_COMMAND)" = "$before" ] && echo hooks=same
+run_hooks; echo "after=${PS1@P}""#,
+        ),
+        (
+            Shell::Zsh,
+            r#"PROMPT='plain> '; theme() { PROMPT='theme> ' }; precmd_functions=(theme)
+run_hooks() { local f; for f in $precmd_functions; do $f; done }
+source "$PROFILE"
+run_hooks; echo "prompt=$(print -P "$PROMPT")"
+run_hooks; echo "prompt2=$(print -P "$PROMPT")"
+breakglass_exit 2>/dev/null
+[[ ${(j: :)precmd_functions} == theme ]] && ! [[ -o prompt_subst ]] && echo hooks=same
+run_hooks; echo "after=$(print -P "$PROMPT")""#,
+        ),
+    ];
+    for (shell, script) in scripts {
+        let (sb, project) = sandbox();
+        let out = run(&sb, shell, &project, script, "breakglass_exit");
+        let text = stdout(&out);
+        let ctx = format!(
+            "{}:\nstdout:\n{text}\nstderr:\n{}",
+            shell.name(),
+            stderr(&out)
+        );
+        for line in [
+            "prompt=[BREAKGLASS deploy] theme> ",
+            "prompt2=[BREAKGLASS deploy] theme> ",
+            "hooks=same",
+            "after=theme> ",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?}: {ctx}");
+        }
     }
 }
 
