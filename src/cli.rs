@@ -356,10 +356,7 @@ fn roles(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
     } else {
-        println!(
-            "{:<28} {:<14} {:<12} {}",
-            "MAPPING", "STACK", "WORKSPACE", "ROLE"
-        );
+        println!("{:<28} {:<14} {:<12} ROLE", "MAPPING", "STACK", "WORKSPACE");
         for r in rows {
             println!(
                 "{:<28} {:<14} {:<12} {}{}",

@@ -219,6 +219,8 @@ impl Broker {
             .await
     }
 
+    // "from STS": it asks STS; it converts nothing.
+    #[allow(clippy::wrong_self_convention)]
     async fn from_sts(&self, interactive: bool) -> Result<Entry, CredentialsError> {
         let sts = self.sts().await?;
         let signer = match &self.request.mfa_serial {
