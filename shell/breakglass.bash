@@ -129,8 +129,12 @@ breakglass_exit() {
   unset -f _breakglass_prompt _breakglass_precmd breakglass_exit bg-exit 2>/dev/null
   return 0
 }
-# `bg-exit`, where bash allows the name (not in POSIX mode).
-eval 'bg-exit() { breakglass_exit "$@"; }' 2>/dev/null || true
+# `bg-exit`, where bash allows the name: in POSIX mode the definition would be a
+# fatal error that ends the shell, so it is skipped there.
+case :${SHELLOPTS-}: in
+  *:posix:*) ;;
+  *) eval 'bg-exit() { breakglass_exit "$@"; }' ;;
+esac
 
 PATH="$_BREAKGLASS_SHELL_DIR${PATH:+:$PATH}"
 export PATH

@@ -356,6 +356,36 @@ run_hooks; echo "after=$(print -P "$PROMPT")""#,
     }
 }
 
+/// In POSIX mode bash refuses `bg-exit` as a function name, fatally: the profile must
+/// skip it there and still work.
+#[test]
+fn bash_in_posix_mode_sources_it_without_bg_exit() {
+    let (sb, project) = sandbox();
+    let script = r#"PS1='p> '; before=$PATH
+. "$PROFILE"; echo "rc=$?"; echo "prompt=${PS1@P}"; echo "mode=$BREAKGLASS"
+breakglass_exit; echo "exit_rc=$?"
+[ "$PATH" = "$before" ] && echo path=same; echo "after=${PS1@P}""#;
+    let out = sb
+        .command(Shell::Bash.program())
+        .args(["--posix", "--norc", "--noprofile", "-c", script])
+        .env("PROFILE", Shell::Bash.profile())
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let ctx = format!("stdout:\n{text}\nstderr:\n{}", stderr(&out));
+    for line in [
+        "rc=0",
+        "prompt=[BREAKGLASS deploy] p> ",
+        "mode=1",
+        "exit_rc=0",
+        "path=same",
+        "after=p> ",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?}: {ctx}");
+    }
+}
+
 #[test]
 fn outside_a_project_the_marker_has_no_role() {
     for shell in SHELLS {
