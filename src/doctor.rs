@@ -501,9 +501,9 @@ async fn bucket_checks(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
 /// probe key beside the state, never the state or its real lock.
 async fn access_check(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Check {
     let read = match s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(_) => "read the state".to_string(),
+        Ok(_) => "can read the state".to_string(),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-            "no state object yet".to_string()
+            "finds no state object yet".to_string()
         }
         Err(e) => return api_fail("state.access", "HeadObject (state)", bucket, &e),
     };
@@ -524,7 +524,7 @@ async fn access_check(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Check
     check(
         "state.access",
         Status::Pass,
-        format!("the role can {read} and write and delete a lock object in s3://{bucket}"),
+        format!("the role {read} and can write and delete a lock object in s3://{bucket}"),
         "",
     )
 }
