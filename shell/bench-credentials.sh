@@ -33,7 +33,7 @@ py="$bed/venv/bin/python3"
 
 target=${CARGO_TARGET_DIR:-$repo/target}
 echo "bench: building release binaries" >&2
-cargo build --release --bins --quiet
+bash "$repo/shell/build.sh" --quiet
 bin="$target/release"
 
 work=$(mktemp -d)

@@ -23,7 +23,7 @@ bed=$(bash shell/testbed.sh)
 py="$bed/venv/bin/python3"
 
 echo "bench: building the release binaries" >&2
-cargo build --release --quiet --bins
+bash "$repo/shell/build.sh" --quiet
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 release="$target_dir/release"
 

@@ -43,7 +43,7 @@ hyperfine=$(command -v hyperfine)
 python=$(command -v python3)
 
 echo "bench: cargo build --release (target: $target)" >&2
-CARGO_TARGET_DIR=$target cargo build --release --bins --quiet
+CARGO_TARGET_DIR=$target bash "$repo/shell/build.sh" --quiet
 shim_bin=$target/release/breakglass-shim
 full_bin=$target/release/breakglass
 

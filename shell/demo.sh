@@ -58,7 +58,7 @@ if [ -n "${BREAKGLASS_BIN_DIR:-}" ]; then
   bin_dir=$(cd "$BREAKGLASS_BIN_DIR" && pwd) || die "BREAKGLASS_BIN_DIR=$BREAKGLASS_BIN_DIR is not a directory"
   note "using the binaries in $bin_dir (BREAKGLASS_BIN_DIR)"
 else
-  show cargo build --release --bins </dev/null
+  show bash "$repo/shell/build.sh" </dev/null
   # Where cargo put them (CARGO_TARGET_DIR and build.target-dir included).
   target_dir=$(cargo metadata --format-version 1 --no-deps </dev/null |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
