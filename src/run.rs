@@ -128,10 +128,11 @@ pub fn dirs(run_dirs: Option<&Dirs>) -> Result<Dirs, Error> {
     })
 }
 
-/// A tokio runtime for the break-glass path only.
+/// A tokio runtime for the break-glass path only (never started when the mode is off).
 pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the endpoint, the refresher, the signals and the wait on terraform
+    // are all I/O, and starting no worker threads keeps the start-up short.
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Message(format!("cannot start the async runtime: {e}")))
