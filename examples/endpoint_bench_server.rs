@@ -9,7 +9,8 @@ use breakglass::secret::{Credentials, Secret};
 use breakglass::server::{CredentialState, Endpoint};
 use tokio::sync::watch;
 
-#[tokio::main]
+// The same runtime as a real run: one thread (`breakglass::run::runtime`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let expiration = now + 3600;
