@@ -215,12 +215,7 @@ fn activation_for(run: &ShimRun) -> Option<Activation> {
 
 fn status(chdir: Option<PathBuf>, prompt: bool) -> Result<i32, Error> {
     let mut run = context(chdir, &["plan"])?;
-    let dirs = run.dirs.clone();
-    run.mode = mode::decide(
-        std::env::var_os(mode::MODE_VAR).as_deref(),
-        run.project.as_ref(),
-        |p| dirs.as_ref().and_then(|d| activation::current(d, &p.root)),
-    )?;
+    run.mode = shim::decide_mode(&run)?;
     let target = run.project.as_ref().map(|_| run::target(&run));
     let cached = match (&target, run.project.as_ref(), run.dirs.as_ref()) {
         (Some(Ok(t)), Some(p), Some(d)) => {
@@ -288,18 +283,7 @@ fn status(chdir: Option<PathBuf>, prompt: bool) -> Result<i32, Error> {
     }
     let _ = match shim::locate_terraform(&run) {
         Ok(path) => {
-            let version = std::process::Command::new(&path)
-                .arg("version")
-                .env("CHECKPOINT_DISABLE", "1")
-                .output()
-                .ok()
-                .and_then(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .lines()
-                        .next()
-                        .map(str::to_string)
-                })
-                .unwrap_or_default();
+            let version = crate::terraform::version(&path).unwrap_or_default();
             writeln!(out, "terraform:   {} ({version})", path.display())
         }
         Err(e) => writeln!(

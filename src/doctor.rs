@@ -2,7 +2,6 @@
 //! says pass, warn, fail or skip, with one line of why and one of how to fix.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -69,18 +68,8 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
     // terraform.found
     match crate::shim::locate_terraform(shim) {
         Ok(path) => {
-            let version = Command::new(&path)
-                .arg("version")
-                .env("CHECKPOINT_DISABLE", "1")
-                .output()
-                .ok()
-                .and_then(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .lines()
-                        .next()
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "version unknown".to_string());
+            let version =
+                crate::terraform::version(&path).unwrap_or_else(|| "version unknown".to_string());
             checks.push(check(
                 "terraform.found",
                 Status::Pass,

@@ -45,15 +45,23 @@ pub fn prepare(name: String, args: Vec<OsString>) -> Result<ShimRun, Error> {
     let mut run = read_context(name, args)?;
     let completing = std::env::var_os("COMP_LINE").is_some();
     if !completing && !run.invocation.is_passthrough() {
-        let dirs = run.dirs.clone();
-        run.mode = mode::decide(
-            std::env::var_os(mode::MODE_VAR).as_deref(),
-            run.project.as_ref(),
-            |p| dirs.as_ref().and_then(|d| activation::current(d, &p.root)),
-        )?;
+        run.mode = decide_mode(&run)?;
     }
     run.terraform = locate_terraform(&run)?;
     Ok(run)
+}
+
+/// The mode for this project: `BREAKGLASS`, else an activation, else the config.
+pub fn decide_mode(run: &ShimRun) -> Result<Mode, Error> {
+    Ok(mode::decide(
+        std::env::var_os(mode::MODE_VAR).as_deref(),
+        run.project.as_ref(),
+        |p| {
+            run.dirs
+                .as_ref()
+                .and_then(|d| activation::current(d, &p.root))
+        },
+    )?)
 }
 
 /// Reads the command line, the working directory and the project config. The mode

@@ -216,6 +216,19 @@ pub fn locate(
     })
 }
 
+/// The first line of `terraform version` (e.g. `Terraform v1.15.5`), if it runs.
+pub fn version(program: &Path) -> Option<String> {
+    let out = Command::new(program)
+        .arg("version")
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(str::to_string)
+}
+
 /// Replaces this process with `program`, arguments untouched, with the guard handed on.
 /// Returns only on failure.
 pub fn exec(
