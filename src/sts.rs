@@ -428,3 +428,129 @@ fn convert(
         expiration,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn sts() -> Sts {
+        let base = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
+        Sts {
+            client: aws_sdk_sts::Client::new(&base),
+            base,
+            source: SourceKind::EnvKeys,
+            region: "us-east-1".into(),
+        }
+    }
+
+    /// A service error as the SDK hands it over: parsed metadata (if any) and the raw body.
+    fn service_error(
+        code: Option<&str>,
+        message: &str,
+        body: &str,
+    ) -> SdkError<AssumeRoleError, Response> {
+        let mut meta = ErrorMetadata::builder().message(message);
+        if let Some(c) = code {
+            meta = meta.code(c);
+        }
+        let status = StatusCode::try_from(403).unwrap();
+        SdkError::service_error(
+            AssumeRoleError::generic(meta.build()),
+            Response::new(status, SdkBody::from(body.to_string())),
+        )
+    }
+
+    fn params() -> AssumeParams {
+        AssumeParams {
+            role_arn: "arn:aws:iam::111111111111:role/deploy".into(),
+            session_name: "s".into(),
+            duration: Duration::from_secs(4 * 3600),
+            external_id: None,
+            source_identity: None,
+            tags: BTreeMap::new(),
+            policy_arns: vec![],
+        }
+    }
+
+    fn classify(err: SdkError<AssumeRoleError, Response>) -> StsError {
+        let p = params();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(sts().classify(err, "AssumeRole", &p.role_arn, Some(&p)))
+    }
+
+    #[test]
+    fn a_duration_over_the_role_maximum_says_so_and_gives_the_limit() {
+        let e = classify(service_error(
+            Some("ValidationError"),
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            "",
+        ));
+        let text = e.to_string();
+        assert!(matches!(e, StsError::DurationTooLong { .. }), "{text}");
+        assert!(
+            text.contains("duration = \"4h\"") && text.contains("MaxSessionDuration"),
+            "{text}"
+        );
+        assert!(text.contains("1h when the role is chained"), "{text}");
+    }
+
+    #[test]
+    fn rejected_source_keys_say_what_to_renew() {
+        let e = classify(service_error(
+            Some("ExpiredToken"),
+            "The security token included in the request is expired",
+            "",
+        ));
+        let text = e.to_string();
+        assert!(matches!(e, StsError::InvalidSource { .. }), "{text}");
+        assert!(
+            text.contains("AWS_ACCESS_KEY_ID in the environment")
+                && text.contains("fix: export fresh"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn codes_the_sdk_could_not_parse_are_read_from_the_body() {
+        // moto's IAM enforcement wraps the error in <Errors>.
+        let body = "<?xml version=\"1.0\"?><ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error></Errors></ErrorResponse>";
+        let e = classify(service_error(None, "", body));
+        assert!(
+            matches!(&e, StsError::InvalidSource { code, .. } if code == "InvalidClientTokenId"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn other_refusals_name_the_code_and_the_role() {
+        let e = classify(service_error(
+            Some("RegionDisabledException"),
+            "STS is not activated in this region",
+            "",
+        ));
+        let text = e.to_string();
+        assert!(
+            text.contains("RegionDisabledException") && text.contains("role/deploy"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn xml_fields_are_found_or_not() {
+        assert_eq!(
+            xml_field("<a><Code> X </Code></a>", "Code").as_deref(),
+            Some("X")
+        );
+        assert_eq!(xml_field("<a></a>", "Code"), None);
+    }
+}

@@ -1,0 +1,74 @@
+//! How a break-glass run starts, against moto with IAM enforcement on: the start-time
+//! check (`min_remaining`) stops a run whose credentials would expire too soon before
+//! terraform starts, and `delivery = "env"` says loudly that it will not refresh.
+
+mod kit;
+mod support;
+
+use kit::*;
+use support::*;
+
+#[test]
+fn credentials_shorter_than_min_remaining_stop_the_run_before_terraform_starts() {
+    let mut k = Kit::new();
+    // 15-minute sessions cannot satisfy a 20-minute minimum.
+    let dir = k.project(
+        "proj",
+        &format!(
+            "enabled = true\nregion = \"us-east-1\"\nmin_remaining = \"20m\"\n[role]\narn = \"{}\"\nduration = \"15m\"\n",
+            role_arn("deploy")
+        ),
+    );
+    let out = k.terraform(&dir, &["apply", "-auto-approve"], &[]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 125, "{err}");
+    assert!(err.contains("less than min_remaining"), "{err}");
+    assert!(err.contains("fix:"), "{err}");
+    assert!(!k.terraform_ran(), "terraform must not start: {err}");
+
+    // The same project with a minimum the session can meet runs.
+    std::fs::write(
+        dir.join(".breakglass.toml"),
+        format!(
+            "enabled = true\nregion = \"us-east-1\"\nmin_remaining = \"10m\"\n[role]\narn = \"{}\"\nduration = \"15m\"\n",
+            role_arn("deploy")
+        ),
+    )
+    .unwrap();
+    let out = k.terraform(&dir, &["apply", "-auto-approve"], &[]);
+    assert_ok(&out);
+    assert!(k.terraform_ran());
+    k.finish();
+}
+
+#[test]
+fn the_plain_hand_over_warns_that_it_does_not_refresh() {
+    let mut k = Kit::new();
+    let dir = k.project(
+        "proj",
+        &format!(
+            "enabled = true\nregion = \"us-east-1\"\ndelivery = \"env\"\n[role]\narn = \"{}\"\n",
+            role_arn("deploy")
+        ),
+    );
+    let out = k.terraform(&dir, &["plan"], &[]);
+    assert_ok(&out);
+    let err = stderr(&out);
+    assert!(err.contains("will not be refreshed"), "{err}");
+    let env = k.recorded_env();
+    assert!(
+        env.contains_key("AWS_SESSION_TOKEN"),
+        "env delivery hands over keys"
+    );
+    assert!(!env.contains_key("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+
+    // The default (endpoint) hand-over gives terraform no keys at all.
+    std::fs::write(dir.join(".breakglass.toml"), Kit::deploy_toml(true, "")).unwrap();
+    let out = k.terraform(&dir, &["plan"], &[]);
+    assert_ok(&out);
+    assert!(!stderr(&out).contains("will not be refreshed"));
+    let env = k.recorded_env();
+    assert!(!env.contains_key("AWS_SESSION_TOKEN") && !env.contains_key("AWS_ACCESS_KEY_ID"));
+    assert!(env.contains_key("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+    k.finish();
+}
