@@ -88,6 +88,18 @@ fn valid(entry: &Entry, window: Duration) -> CredentialState {
     }
 }
 
+/// Where the refresher gets renewed credentials: the [`Broker`] (cache, then STS,
+/// never prompting). A trait so a test can make renewals fail on purpose.
+pub trait Renew: Send + Sync + 'static {
+    fn renew(&self) -> impl std::future::Future<Output = Result<Entry, CredentialsError>> + Send;
+}
+
+impl Renew for Broker {
+    async fn renew(&self) -> Result<Entry, CredentialsError> {
+        self.obtain(false).await.map(|(entry, _)| entry)
+    }
+}
+
 /// A short name for a failure, so each kind is warned about once.
 fn kind(e: &CredentialsError) -> &'static str {
     use crate::sts::StsError::*;
@@ -110,8 +122,8 @@ fn kind(e: &CredentialsError) -> &'static str {
 /// it keeps serving the still-valid credentials, retries with backoff, and warns once
 /// per kind of failure; when they really run out it says so loudly and the endpoint
 /// answers 503.
-async fn refresher(
-    broker: Arc<Broker>,
+async fn refresher<R: Renew>(
+    broker: Arc<R>,
     mut current: Entry,
     tx: watch::Sender<CredentialState>,
     window: Duration,
@@ -128,8 +140,8 @@ async fn refresher(
                 tokio::time::sleep(wait).await;
             }
         }
-        match broker.obtain(false).await {
-            Ok((entry, _)) => {
+        match broker.renew().await {
+            Ok(entry) => {
                 if failing {
                     eprintln!(
                         "breakglass: credentials renewed for {}; refreshing again as usual",
@@ -325,6 +337,84 @@ mod tests {
             next_refresh(at(H), Duration::from_secs(900), at(H - 10)),
             at(H - 5)
         );
+    }
+
+    /// Renewals that always fail: credentials that really run out mid-run cannot be
+    /// produced by STS or moto in a test's time (sessions last 15 minutes at least), so
+    /// this fake stands in for an STS that has gone away for good.
+    struct Down;
+
+    impl Renew for Down {
+        async fn renew(&self) -> Result<Entry, CredentialsError> {
+            Err(crate::sts::StsError::Unreachable {
+                endpoint: "http://127.0.0.1:9".into(),
+                detail: "connection refused".into(),
+            }
+            .into())
+        }
+    }
+
+    fn entry(expires_in: Duration) -> Entry {
+        let expiration = (SystemTime::now() + expires_in)
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        Entry {
+            credentials: crate::secret::Credentials {
+                access_key_id: "ASIAOLD".into(),
+                secret_access_key: crate::secret::Secret::new("s"),
+                session_token: crate::secret::Secret::new("t"),
+                expiration,
+            },
+            region: "us-east-1".into(),
+            role_arn: "arn:aws:iam::111111111111:role/deploy".into(),
+            session_name: "s".into(),
+            source_arn: None,
+        }
+    }
+
+    #[test]
+    fn credentials_that_run_out_are_served_as_503_not_as_expired_keys() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let first = entry(Duration::from_secs(3));
+            let window = Duration::from_secs(600);
+            let (tx, mut rx) = watch::channel(valid(&first, window));
+            let task = tokio::spawn(refresher(Arc::new(Down), first, tx, window));
+            // While they last, the old credentials are served, advertised no later than the truth.
+            let mut saw_valid = false;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+            loop {
+                let state = rx.borrow_and_update().clone();
+                match state {
+                    CredentialState::Valid {
+                        credentials,
+                        advertise_until,
+                    } => {
+                        assert_eq!(credentials.access_key_id, "ASIAOLD");
+                        assert!(advertise_until <= credentials.expires_at());
+                        saw_valid = true;
+                    }
+                    CredentialState::Expired { message } => {
+                        assert!(
+                            message.contains("expired") && message.contains("role/deploy"),
+                            "{message}"
+                        );
+                        break;
+                    }
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never reported as expired"
+                );
+                let _ = tokio::time::timeout(Duration::from_secs(1), rx.changed()).await;
+            }
+            assert!(saw_valid);
+            task.abort();
+        });
     }
 
     #[test]
