@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 
-use crate::paths::{private_dir, Dirs};
+use crate::paths::{private_dir, private_file, Dirs};
 
 /// What replaces a redacted value.
 pub const REDACTED: &str = "<redacted>";
@@ -51,11 +51,7 @@ pub fn append(path: &Path, record: &Record) -> std::io::Result<()> {
     }
     let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode_0600()
-        .open(path)?;
+    let mut file = private_file().create(true).append(true).open(path)?;
     FileExt::lock_exclusive(&file)?;
     file.write_all(&line)?;
     file.flush()
@@ -83,16 +79,6 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
         }
     }
     Ok(out)
-}
-
-trait Mode0600 {
-    fn mode_0600(&mut self) -> &mut Self;
-}
-
-impl Mode0600 for std::fs::OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        std::os::unix::fs::OpenOptionsExt::mode(self, 0o600)
-    }
 }
 
 /// Words that make a `name=value` look secret.

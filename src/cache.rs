@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::paths::private_dir;
+use crate::paths::{private_dir, private_file};
 
 /// A cache directory (`<cache>/credentials` or `<cache>/mfa`).
 #[derive(Debug, Clone)]
@@ -87,11 +87,10 @@ impl Cache {
     /// Takes the entry's lock, waiting for another process that holds it.
     pub fn lock(&self, key: &str) -> Result<EntryLock, CacheError> {
         private_dir(&self.dir).map_err(|e| self.err(e))?;
-        let file = std::fs::OpenOptions::new()
+        let file = private_file()
             .create(true)
             .truncate(false)
             .write(true)
-            .mode_0600()
             .open(self.dir.join(format!("{key}.lock")))
             .map_err(|e| self.err(e))?;
         FileExt::lock_exclusive(&file).map_err(|e| self.err(e))?;
@@ -177,16 +176,6 @@ impl Cache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(e),
         }
-    }
-}
-
-trait Mode0600 {
-    fn mode_0600(&mut self) -> &mut Self;
-}
-
-impl Mode0600 for std::fs::OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        std::os::unix::fs::OpenOptionsExt::mode(self, 0o600)
     }
 }
 
