@@ -132,6 +132,7 @@ pub enum Command {
 
 /// Runs the CLI; returns the exit code.
 pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
+    crate::logging::init();
     let cli = match Cli::try_parse_from(std::iter::once(argv0).chain(args)) {
         Ok(cli) => cli,
         Err(e) => {

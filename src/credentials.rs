@@ -189,8 +189,10 @@ impl Broker {
                 source: std::io::Error::other(e),
             })??;
         if let Some(entry) = self.usable(self.cache.read::<Entry>(&self.key)) {
+            tracing::debug!(key = %self.key, "credentials from the cache (renewed by another process)");
             return Ok((entry, true));
         }
+        tracing::debug!(key = %self.key, role = %self.request.params.role_arn, "asking STS");
         let entry =
             match tokio::time::timeout(TOTAL_TIMEOUT, self.fetch_from_sts(interactive)).await {
                 Ok(result) => result?,

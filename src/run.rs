@@ -308,6 +308,7 @@ impl RoleRun {
 
 /// The break-glass path for the `terraform` name.
 pub fn break_glass(run: ShimRun) -> Result<i32, Error> {
+    crate::logging::init();
     let role = RoleRun::new(&run, "terraform")?;
     match role.delivery {
         Delivery::Env => Err(role.exec_with_env(&run.terraform, &run.invocation.args, &run.guard)),

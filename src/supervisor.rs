@@ -148,6 +148,7 @@ async fn refresher<R: Renew>(
                         entry.role_arn
                     );
                 }
+                tracing::debug!(key = %entry.credentials.access_key_id, until = %rfc3339(entry.credentials.expires_at()), "renewed");
                 current = entry;
                 failing = false;
                 expired = false;
@@ -236,6 +237,7 @@ pub async fn supervise(
         tokio::select! {
             status = proc.wait() => break status,
             got = listener.recv() => {
+                tracing::debug!(signal = got.signal, forward = got.forward, "signal");
                 if got.forward {
                     if let Some(pid) = proc.id() {
                         signals::send(pid, got.signal);
