@@ -24,12 +24,18 @@ pub struct Activation {
 
 impl Activation {
     pub fn until_rfc3339(&self) -> String {
-        crate::clock::rfc3339(UNIX_EPOCH + Duration::from_secs(self.until))
+        crate::clock::rfc3339(self.until_time())
+    }
+
+    fn until_time(&self) -> SystemTime {
+        UNIX_EPOCH
+            .checked_add(Duration::from_secs(self.until))
+            .unwrap_or(UNIX_EPOCH)
     }
 
     /// Time left, or `None` once expired.
     pub fn remaining(&self, now: SystemTime) -> Option<Duration> {
-        let until = UNIX_EPOCH + Duration::from_secs(self.until);
+        let until = self.until_time();
         until.duration_since(now).ok().filter(|d| !d.is_zero())
     }
 }

@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -52,6 +53,8 @@ pub fn append(path: &Path, record: &Record) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
     line.push(b'\n');
     let mut file = private_file().create(true).append(true).open(path)?;
+    // A file made by hand or by an older version is tightened, never trusted wider.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     FileExt::lock_exclusive(&file)?;
     file.write_all(&line)?;
     file.flush()
@@ -126,7 +129,9 @@ pub fn redact_args(args: &[OsString]) -> Vec<String> {
     for arg in args {
         let a = arg.to_string_lossy();
         if let Some(flag) = next_is_value.take() {
-            out.push(if flag == "-backend-config" && !a.contains('=') {
+            out.push(if flag == "secret" {
+                REDACTED.to_string()
+            } else if flag == "-backend-config" && !a.contains('=') {
                 a.into_owned() // a file path
             } else {
                 redact_assignment(&a)
@@ -134,6 +139,20 @@ pub fn redact_args(args: &[OsString]) -> Vec<String> {
             continue;
         }
         let flag = a.trim_start_matches('-');
+        if a.starts_with('-')
+            && !a.contains('=')
+            && flag != "var"
+            && flag != "backend-config"
+            && (SECRET_WORDS
+                .iter()
+                .any(|w| flag.to_ascii_lowercase().contains(w))
+                || flag == "p")
+        {
+            // `--secret-string VALUE`, `--password VALUE`, `-p VALUE`: the next argument.
+            next_is_value = Some("secret");
+            out.push(a.into_owned());
+            continue;
+        }
         if a.starts_with('-') && (flag == "var" || flag == "backend-config") && !a.contains('=') {
             next_is_value = Some(if flag == "var" {
                 "-var"
@@ -225,6 +244,26 @@ mod tests {
         );
         assert_eq!(r(&["x", "AKIAABCDEFGHIJKLMNOP"]), ["x", "<redacted>"]);
         assert_eq!(r(&["TOKEN=abc"]), ["TOKEN=<redacted>"]);
+        assert_eq!(
+            r(&[
+                "aws",
+                "secretsmanager",
+                "put-secret-value",
+                "--secret-string",
+                "S3cr3t",
+                "-p",
+                "pw"
+            ]),
+            [
+                "aws",
+                "secretsmanager",
+                "put-secret-value",
+                "--secret-string",
+                "<redacted>",
+                "-p",
+                "<redacted>"
+            ]
+        );
     }
 
     #[test]

@@ -636,7 +636,7 @@ fn log(json: bool, since: Option<String>) -> Result<i32, Error> {
                     "--since {s}: {e}\n  fix: use a duration such as 24h"
                 ))
             })?;
-            Some(SystemTime::now() - d)
+            Some(SystemTime::now().checked_sub(d).unwrap_or(UNIX_EPOCH))
         }
         None => None,
     };

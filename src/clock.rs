@@ -7,8 +7,14 @@ use time::OffsetDateTime;
 
 /// `2026-11-21T22:27:38Z`, to the second, in UTC.
 pub fn rfc3339(t: SystemTime) -> String {
-    let t = OffsetDateTime::from(t);
-    let t = t.replace_nanosecond(0).unwrap_or(t);
+    // OffsetDateTime::from panics past year 9999; such a time is "far future".
+    let Ok(t) = OffsetDateTime::from_unix_timestamp(
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs().min(253_402_300_799) as i64)
+            .unwrap_or(0),
+    ) else {
+        return "?".to_string();
+    };
     t.format(&Rfc3339).unwrap_or_else(|_| "?".to_string())
 }
 

@@ -104,6 +104,18 @@ fn env_inputs() -> BTreeMap<&'static str, String> {
     m
 }
 
+/// The MFA part of getting credentials.
+enum MfaStep {
+    /// A cached session that is still good.
+    Session(Credentials),
+    /// A code for a new session; the MFA cache entry stays locked until it is written.
+    Code {
+        serial: String,
+        code: String,
+        lock: crate::cache::EntryLock,
+    },
+}
+
 /// Gets and renews credentials for one request, sharing the cache with every other
 /// breakglass process.
 #[derive(Debug)]
@@ -193,20 +205,11 @@ impl Broker {
             return Ok((entry, true));
         }
         tracing::debug!(key = %self.key, role = %self.request.params.role_arn, "asking STS");
-        let entry =
-            match tokio::time::timeout(TOTAL_TIMEOUT, self.fetch_from_sts(interactive)).await {
-                Ok(result) => result?,
-                Err(_) => {
-                    return Err(StsError::Unreachable {
-                        endpoint: crate::sts::endpoint_description(
-                            self.request.region.as_deref().unwrap_or("us-east-1"),
-                        ),
-                        detail: format!("no answer within {} s", TOTAL_TIMEOUT.as_secs()),
-                    }
-                    .into())
-                }
-            };
-        self.cache.write(&self.key, &entry)?;
+        let entry = self.fetch_from_sts(interactive).await?;
+        // Good credentials are never thrown away for a cache that cannot be written.
+        if let Err(e) = self.cache.write(&self.key, &entry) {
+            crate::cache::warn(&format!("the credentials were not cached: {e}"));
+        }
         drop(lock);
         Ok((entry, false))
     }
@@ -223,65 +226,90 @@ impl Broker {
     }
 
     async fn fetch_from_sts(&self, interactive: bool) -> Result<Entry, CredentialsError> {
-        let sts = self.sts().await?;
-        let signer = match &self.request.mfa_serial {
-            Some(serial) => sts.with_session(&self.mfa_session(sts, serial, interactive).await?),
-            None => sts.clone(),
+        // The MFA step (a cached session, or a code from the person or mfa_command) comes
+        // first and is not timed: typing a code may take longer than STS may.
+        let mfa = match &self.request.mfa_serial {
+            Some(serial) => Some(self.mfa_step(serial, interactive).await?),
+            None => None,
         };
-        let (assumed, caller) = tokio::join!(
-            signer.assume_role(&self.request.params),
-            signer.caller_arn()
-        );
-        Ok(Entry {
-            credentials: assumed?,
-            region: sts.region.clone(),
-            role_arn: self.request.params.role_arn.clone(),
-            session_name: self.request.params.session_name.clone(),
-            source_arn: caller.ok(),
-        })
+        let network = async {
+            let sts = self.sts().await?;
+            let signer = match mfa {
+                Some(MfaStep::Session(session)) => sts.with_session(&session),
+                Some(MfaStep::Code { serial, code, lock }) => {
+                    let session = sts.mfa_session(&serial, &code, MFA_SESSION).await?;
+                    if let Err(e) = self.mfa_cache.write(&self.mfa_key, &session) {
+                        crate::cache::warn(&format!("the MFA session was not cached: {e}"));
+                    }
+                    drop(lock);
+                    sts.with_session(&session)
+                }
+                None => sts.clone(),
+            };
+            let (assumed, caller) = tokio::join!(
+                signer.assume_role(&self.request.params),
+                signer.caller_arn()
+            );
+            Ok::<Entry, CredentialsError>(Entry {
+                credentials: assumed?,
+                region: sts.region.clone(),
+                role_arn: self.request.params.role_arn.clone(),
+                session_name: self.request.params.session_name.clone(),
+                source_arn: caller.ok(),
+            })
+        };
+        match tokio::time::timeout(TOTAL_TIMEOUT, network).await {
+            Ok(result) => result,
+            Err(_) => Err(StsError::Unreachable {
+                endpoint: crate::sts::endpoint_description(
+                    self.request.region.as_deref().unwrap_or("us-east-1"),
+                ),
+                detail: format!("no answer within {} s", TOTAL_TIMEOUT.as_secs()),
+            }
+            .into()),
+        }
     }
 
-    /// The cached MFA session, or a new one (one prompt) when it is missing or short.
-    async fn mfa_session(
-        &self,
-        sts: &Sts,
-        serial: &str,
-        interactive: bool,
-    ) -> Result<Credentials, CredentialsError> {
+    /// The cached MFA session, or a code for a new one (one prompt: the lock is held
+    /// until the new session is cached).
+    async fn mfa_step(&self, serial: &str, interactive: bool) -> Result<MfaStep, CredentialsError> {
         let cache = self.mfa_cache.clone();
         let key = self.mfa_key.clone();
-        let _lock = tokio::task::spawn_blocking(move || cache.lock(&key))
+        let lock = tokio::task::spawn_blocking(move || cache.lock(&key))
             .await
             .map_err(|e| CacheError {
                 dir: self.mfa_cache.dir().to_path_buf(),
                 source: std::io::Error::other(e),
             })??;
-        let now = SystemTime::now();
-        let cached = self.mfa_cache.read::<Credentials>(&self.mfa_key);
-        if let Some(c) = &cached {
-            let left = c.remaining(now);
+        if let Some(c) = self.mfa_cache.read::<Credentials>(&self.mfa_key) {
+            let left = c.remaining(SystemTime::now());
             // A refresh uses any session that is still valid; a new run wants some room.
             if left > MFA_MIN_LEFT || (!interactive && left > Duration::from_secs(60)) {
-                return Ok(c.clone());
+                return Ok(MfaStep::Session(c));
             }
         }
-        let code = mfa_code(serial, self.request.mfa_command.as_deref(), interactive)?;
-        let session = sts.mfa_session(serial, &code, MFA_SESSION).await?;
-        self.mfa_cache.write(&self.mfa_key, &session)?;
-        Ok(session)
+        // The prompt or mfa_command blocks: keep it off the runtime's only thread, so the
+        // endpoint and the signals stay served during a refresh.
+        let (serial_owned, command) = (serial.to_string(), self.request.mfa_command.clone());
+        let code = tokio::task::spawn_blocking(move || {
+            mfa_code(&serial_owned, command.as_deref(), interactive)
+        })
+        .await
+        .map_err(|e| StsError::MfaUnavailable {
+            serial: serial.to_string(),
+            why: format!("asking for the code failed: {e}"),
+        })??;
+        Ok(MfaStep::Code {
+            serial: serial.to_string(),
+            code,
+            lock,
+        })
     }
 
     /// Assumes the role without the credential cache (for `breakglass doctor`: the
     /// credentials are thrown away). An MFA session is reused or started as usual.
     pub async fn probe(&self) -> Result<(Entry, Sts), CredentialsError> {
-        let entry = tokio::time::timeout(TOTAL_TIMEOUT, self.fetch_from_sts(true))
-            .await
-            .map_err(|_| StsError::Unreachable {
-                endpoint: crate::sts::endpoint_description(
-                    self.request.region.as_deref().unwrap_or("us-east-1"),
-                ),
-                detail: format!("no answer within {} s", TOTAL_TIMEOUT.as_secs()),
-            })??;
+        let entry = self.fetch_from_sts(true).await?;
         let sts = self.sts().await?.with_session(&entry.credentials);
         Ok((entry, sts))
     }

@@ -26,14 +26,21 @@ pub const IDENTITY_VARS: &[&str] = &[
     "BREAKGLASS_MFA_TOKEN",
 ];
 
+/// Set in the environment of everything a break-glass run starts: a `terraform` started
+/// inside it (a provisioner's `terraform output`, `breakglass exec -- terraform ...`)
+/// passes straight through and uses the credentials it inherits.
+pub const NESTED_VAR: &str = "BREAKGLASS_SUPERVISED";
+
 /// One change to terraform's environment: set, or remove with `None`.
 pub type EnvChange = (OsString, Option<OsString>);
 
 fn removals() -> Vec<EnvChange> {
-    IDENTITY_VARS
+    let mut env: Vec<EnvChange> = IDENTITY_VARS
         .iter()
         .map(|k| (OsString::from(k), None))
-        .collect()
+        .collect();
+    env.push((OsString::from(NESTED_VAR), Some(OsString::from("1"))));
+    env
 }
 
 fn set(k: &str, v: impl Into<OsString>) -> EnvChange {

@@ -122,6 +122,16 @@ fn best_stack<'a>(
         })
 }
 
+/// Lays a workspace or stack mapping over the roles below it, key by key, except that
+/// a mapping that names its own `arn` does not inherit a `read_arn` from below: that
+/// read role may well be in another account.
+fn overlay_mapping(role: &mut RoleSettings, mapping: &RoleSettings) {
+    if mapping.arn.is_some() && mapping.read_arn.is_none() {
+        role.read_arn = None;
+    }
+    role.overlay(mapping.clone());
+}
+
 impl Project {
     /// Resolves the role for a run in `workdir` and `workspace`.
     pub fn resolve(&self, workdir: &Path, workspace: &str) -> Result<RoleTarget, MappingError> {
@@ -132,14 +142,14 @@ impl Project {
             if ws.arn.is_some() {
                 matched_by = MatchedBy::Workspace(workspace.to_string());
             }
-            role.overlay(ws.clone());
+            overlay_mapping(&mut role, ws);
         }
         if let Some(stack) = stack_path(&self.root, workdir) {
             if let Some((pattern, st)) = best_stack(&s.stacks, &stack) {
                 if st.arn.is_some() {
                     matched_by = MatchedBy::Stack(pattern.clone());
                 }
-                role.overlay(st.clone());
+                overlay_mapping(&mut role, st);
             }
         }
         let Some(arn) = role.arn.clone() else {
@@ -305,6 +315,19 @@ arn = "arn:aws:iam::444444444444:role/core"
             .resolve(dir.path(), "default")
             .unwrap_err();
         assert!(err.to_string().contains("[role]"), "{err}");
+    }
+
+    #[test]
+    fn a_mapping_with_its_own_arn_does_not_inherit_the_read_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        std::fs::write(&p, "[role]\narn = \"arn:aws:iam::111111111111:role/w\"\nread_arn = \"arn:aws:iam::111111111111:role/r\"\n[stacks.\"net\"]\narn = \"arn:aws:iam::333333333333:role/w\"\n[workspaces.x]\nduration = \"2h\"\n").unwrap();
+        let project = Project::load(&p).unwrap();
+        let t = project.resolve(&dir.path().join("net"), "default").unwrap();
+        assert_eq!(t.arn_for(true), "arn:aws:iam::333333333333:role/w");
+        // A mapping that does not name a role keeps the read role.
+        let t = project.resolve(dir.path(), "x").unwrap();
+        assert!(t.arn_for(true).ends_with("role/r"));
     }
 
     #[test]

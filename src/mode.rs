@@ -23,6 +23,8 @@ pub enum Reason {
     Command(String),
     /// The config's `enabled` key.
     Config(Origin),
+    /// Started inside a break-glass run: it already has the role's credentials.
+    Nested,
     /// No config file above the working directory.
     NoConfig,
     /// A config without `enabled = true`.
@@ -52,6 +54,7 @@ impl std::fmt::Display for Reason {
             ),
             Reason::Command(c) => write!(f, "`breakglass {c}`"),
             Reason::Config(o) => write!(f, "enabled = true at {o}"),
+            Reason::Nested => write!(f, "inside a break-glass run: the credentials are inherited"),
             Reason::NoConfig => write!(f, "no .breakglass.toml above the working directory"),
             Reason::NotEnabled => write!(f, "the config does not set enabled = true"),
         }

@@ -296,6 +296,18 @@ impl RoleRun {
             Ok(x) => x,
             Err(e) => return e,
         };
+        // Nothing renews these credentials: the start-time check matters most here.
+        let left = entry.credentials.remaining(SystemTime::now());
+        if left < self.min_remaining {
+            self.record(Some(crate::error::SHIM_FAILURE));
+            return supervisor::SupervisorError::TooShort {
+                role: entry.role_arn.clone(),
+                left: format_duration(left),
+                at: crate::clock::rfc3339(entry.credentials.expires_at()),
+                min: format_duration(self.min_remaining),
+            }
+            .into();
+        }
         eprintln!(
             "breakglass: warning: delivery = \"env\": these credentials will not be refreshed; anything still running at {} will fail",
             crate::clock::rfc3339(entry.credentials.expires_at())

@@ -47,7 +47,10 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn expires_at(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(self.expiration)
+        // A value past what the clock can hold counts as the epoch: expired.
+        SystemTime::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_secs(self.expiration))
+            .unwrap_or(SystemTime::UNIX_EPOCH)
     }
 
     /// Time left before expiry at `now` (zero once expired).

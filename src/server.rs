@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -253,7 +253,7 @@ impl RequestLog {
         let file = match path {
             None => None,
             Some(path) => {
-                let file = OpenOptions::new()
+                let file = crate::paths::private_file()
                     .create(true)
                     .append(true)
                     .open(&path)

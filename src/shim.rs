@@ -51,8 +51,15 @@ pub fn prepare(name: String, args: Vec<OsString>) -> Result<ShimRun, Error> {
     Ok(run)
 }
 
-/// The mode for this project: `BREAKGLASS`, else an activation, else the config.
+/// The mode for this project: off inside a break-glass run (it inherits the role),
+/// else `BREAKGLASS`, else an activation, else the config.
 pub fn decide_mode(run: &ShimRun) -> Result<Mode, Error> {
+    if std::env::var_os(crate::isolation::NESTED_VAR).is_some() {
+        return Ok(Mode {
+            on: false,
+            reason: mode::Reason::Nested,
+        });
+    }
     Ok(mode::decide(
         std::env::var_os(mode::MODE_VAR).as_deref(),
         run.project.as_ref(),

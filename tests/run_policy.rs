@@ -72,3 +72,37 @@ fn the_plain_hand_over_warns_that_it_does_not_refresh() {
     assert!(env.contains_key("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
     k.finish();
 }
+
+#[test]
+fn a_terraform_started_inside_a_break_glass_run_inherits_it() {
+    let mut k = Kit::new();
+    let dir = k.project("proj", &Kit::deploy_toml(true, ""));
+    let nested = k.sb.root().join("nested-record");
+    // The fake terraform runs `terraform plan` again through the shim, as a
+    // provisioner's `terraform output` would; that one records into `nested`.
+    let run = format!(
+        "FAKE_TF_RUN= FAKE_TF_RECORD={} terraform plan 2> {}.stderr",
+        nested.display(),
+        nested.display()
+    );
+    let out = k.terraform(
+        &dir,
+        &["apply", "-auto-approve"],
+        &[("FAKE_TF_RUN", run.as_str()), ("BREAKGLASS", "1")],
+    );
+    assert_ok(&out);
+    let inner = recorded_env(&nested);
+    assert!(
+        inner.contains_key("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+        "the nested run keeps the endpoint: {inner:?}"
+    );
+    assert!(!inner.contains_key("AWS_ACCESS_KEY_ID"));
+    let inner_err = std::fs::read_to_string(format!("{}.stderr", nested.display())).unwrap();
+    assert!(
+        !inner_err.contains("breakglass:"),
+        "the nested shim steps aside silently: {inner_err}"
+    );
+    // One run, one audit line: the nested one is part of it.
+    assert_eq!(k.log().len(), 1);
+    k.finish();
+}
