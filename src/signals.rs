@@ -3,19 +3,34 @@
 //! Terraform runs in the shim's process group, with the terminal untouched, so a Ctrl-C
 //! typed at the terminal already reaches terraform from the kernel: forwarding it too
 //! would make terraform see two interrupts and abort ("Two interrupts received").
-//! A SIGINT that only the shim received (no terminal, stdin not a tty, the shim not in
-//! the terminal's foreground group: CI, `timeout`, a parent process) is forwarded once.
-//! SIGTERM and SIGHUP are always forwarded once. The shim never sends SIGKILL.
+//! The kernel marks the signals it generates itself (`si_code` `SI_KERNEL`), so the
+//! shim can tell a typed Ctrl-C from a SIGINT another process sent: only the latter
+//! (CI, `timeout --foreground`, a parent process, `kill -INT PID`) is forwarded, once.
+//! Where the origin is not reported, the shim falls back to asking whether it is in
+//! the terminal's foreground process group. SIGTERM and SIGHUP are always forwarded
+//! once. The shim never sends SIGKILL.
 
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use futures_util::StreamExt;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::exfiltrator::origin::WithOrigin;
+use signal_hook::low_level::siginfo::Cause;
+use signal_hook_tokio::SignalsInfo;
 
 /// The signals the supervisor listens for.
 pub struct Listener {
-    int: Signal,
-    term: Signal,
-    hup: Signal,
-    /// Whether the terminal delivers SIGINT to terraform itself.
-    terminal_delivers_sigint: bool,
+    signals: SignalsInfo<WithOrigin>,
+}
+
+/// Who generated a signal, as far as the kernel says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// The kernel itself: for SIGINT, a Ctrl-C typed at the terminal, delivered to the
+    /// whole foreground process group (terraform included).
+    Kernel,
+    /// Another process, with kill(2) or the like.
+    Process,
+    /// Not reported.
+    Unknown,
 }
 
 /// A signal that reached the shim, and whether to pass it on.
@@ -25,18 +40,31 @@ pub struct Received {
     pub forward: bool,
 }
 
-/// True when stdin is a terminal whose foreground process group is ours: a Ctrl-C
-/// there is delivered by the kernel to every process of the group, terraform included.
+/// True when this process is in the foreground process group of its controlling
+/// terminal: a Ctrl-C there is delivered by the kernel to every process of the group,
+/// terraform included. Asked at each signal (a job can move with `fg` and `bg`).
 pub fn terminal_delivers_sigint() -> bool {
-    // SAFETY: isatty, tcgetpgrp and getpgrp take no pointers and have no preconditions.
-    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
+    let Ok(tty) = std::fs::File::open("/dev/tty") else {
+        return false;
+    };
+    // SAFETY: tcgetpgrp and getpgrp take no pointers; the descriptor is open for the
+    // duration of the call.
+    unsafe { libc::tcgetpgrp(std::os::fd::AsRawFd::as_raw_fd(&tty)) == libc::getpgrp() }
 }
 
 /// Whether a signal the shim received should be sent on to terraform.
-pub fn should_forward(signal: i32, terminal_delivers_sigint: bool) -> bool {
+pub fn should_forward(
+    signal: i32,
+    sender: Sender,
+    terminal_delivers_sigint: impl FnOnce() -> bool,
+) -> bool {
     match signal {
-        libc::SIGINT => !terminal_delivers_sigint,
-        libc::SIGTERM | libc::SIGHUP => true,
+        SIGINT => match sender {
+            Sender::Kernel => false,
+            Sender::Process => true,
+            Sender::Unknown => !terminal_delivers_sigint(),
+        },
+        SIGTERM | SIGHUP => true,
         _ => false,
     }
 }
@@ -46,23 +74,26 @@ impl Listener {
     /// and the shim is never killed by one while terraform runs.
     pub fn install() -> std::io::Result<Listener> {
         Ok(Listener {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-            terminal_delivers_sigint: terminal_delivers_sigint(),
+            signals: SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])?,
         })
     }
 
     /// The next signal.
     pub async fn recv(&mut self) -> Received {
-        let signal = tokio::select! {
-            _ = self.int.recv() => libc::SIGINT,
-            _ = self.term.recv() => libc::SIGTERM,
-            _ = self.hup.recv() => libc::SIGHUP,
-        };
-        Received {
-            signal,
-            forward: should_forward(signal, self.terminal_delivers_sigint),
+        match self.signals.next().await {
+            Some(origin) => {
+                let sender = match origin.cause {
+                    Cause::Kernel => Sender::Kernel,
+                    Cause::Sent(_) => Sender::Process,
+                    _ => Sender::Unknown,
+                };
+                Received {
+                    signal: origin.signal,
+                    forward: should_forward(origin.signal, sender, terminal_delivers_sigint),
+                }
+            }
+            // The handlers are gone: nothing more will come.
+            None => std::future::pending().await,
         }
     }
 }
@@ -85,11 +116,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn terminal_ctrl_c_is_not_forwarded_twice() {
-        assert!(!should_forward(libc::SIGINT, true));
-        assert!(should_forward(libc::SIGINT, false));
-        assert!(should_forward(libc::SIGTERM, true));
-        assert!(should_forward(libc::SIGHUP, true));
-        assert!(!should_forward(libc::SIGKILL, false));
+    fn a_typed_ctrl_c_is_not_forwarded_a_sent_one_is() {
+        assert!(!should_forward(SIGINT, Sender::Kernel, || unreachable!()));
+        assert!(should_forward(SIGINT, Sender::Process, || unreachable!()));
+        // Origin unknown: the terminal decides.
+        assert!(!should_forward(SIGINT, Sender::Unknown, || true));
+        assert!(should_forward(SIGINT, Sender::Unknown, || false));
+        assert!(should_forward(SIGTERM, Sender::Kernel, || true));
+        assert!(should_forward(SIGHUP, Sender::Process, || true));
+        assert!(!should_forward(libc::SIGKILL, Sender::Process, || false));
     }
 }
