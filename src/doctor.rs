@@ -407,83 +407,66 @@ async fn bucket_checks(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
             ));
         }
     }
-    match s3.get_bucket_replication().bucket(bucket).send().await {
-        Ok(r)
-            if r.replication_configuration()
-                .is_some_and(|c| !c.rules().is_empty()) =>
-        {
-            out.push(check(
-                "state.replication",
-                Status::Pass,
-                format!("s3://{bucket} is replicated"),
-                "",
-            ));
-        }
-        Ok(_) => out.push(no_replication(bucket)),
-        Err(e) if e.code() == Some("ReplicationConfigurationNotFoundError") => {
-            out.push(no_replication(bucket))
-        }
-        Err(e) => out.push(api_fail(
-            "state.replication",
-            "GetBucketReplication",
-            bucket,
-            &e,
-        )),
-    }
-    match s3.get_bucket_encryption().bucket(bucket).send().await {
-        Ok(r)
-            if r.server_side_encryption_configuration()
-                .is_some_and(|c| !c.rules().is_empty()) =>
-        {
-            out.push(check(
-                "state.encryption",
-                Status::Pass,
-                format!("default encryption is set on s3://{bucket}"),
-                "",
-            ));
-        }
-        Ok(_) => out.push(no_encryption(bucket)),
-        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
-            out.push(no_encryption(bucket))
-        }
-        Err(e) => out.push(api_fail(
-            "state.encryption",
-            "GetBucketEncryption",
-            bucket,
-            &e,
-        )),
-    }
-    match s3.get_public_access_block().bucket(bucket).send().await {
-        Ok(r) => {
-            let all = r.public_access_block_configuration().is_some_and(|c| {
+    out.push(setting(
+        s3.get_bucket_replication().bucket(bucket).send().await,
+        |r| {
+            r.replication_configuration()
+                .is_some_and(|c| !c.rules().is_empty())
+        },
+        "ReplicationConfigurationNotFoundError",
+        ("state.replication", "GetBucketReplication", bucket),
+        format!("s3://{bucket} is replicated"),
+        no_replication(bucket),
+    ));
+    out.push(setting(
+        s3.get_bucket_encryption().bucket(bucket).send().await,
+        |r| {
+            r.server_side_encryption_configuration()
+                .is_some_and(|c| !c.rules().is_empty())
+        },
+        "ServerSideEncryptionConfigurationNotFoundError",
+        ("state.encryption", "GetBucketEncryption", bucket),
+        format!("default encryption is set on s3://{bucket}"),
+        no_encryption(bucket),
+    ));
+    out.push(setting(
+        s3.get_public_access_block().bucket(bucket).send().await,
+        |r| {
+            r.public_access_block_configuration().is_some_and(|c| {
                 c.block_public_acls() == Some(true)
                     && c.ignore_public_acls() == Some(true)
                     && c.block_public_policy() == Some(true)
                     && c.restrict_public_buckets() == Some(true)
-            });
-            out.push(if all {
-                check(
-                    "state.public_access",
-                    Status::Pass,
-                    "all public access is blocked",
-                    "",
-                )
-            } else {
-                public_open(bucket)
-            });
-        }
-        Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => {
-            out.push(public_open(bucket))
-        }
-        Err(e) => out.push(api_fail(
-            "state.public_access",
-            "GetPublicAccessBlock",
-            bucket,
-            &e,
-        )),
-    }
+            })
+        },
+        "NoSuchPublicAccessBlockConfiguration",
+        ("state.public_access", "GetPublicAccessBlock", bucket),
+        "all public access is blocked".to_string(),
+        public_open(bucket),
+    ));
     out.push(access_check(s3, bucket, key).await);
     out
+}
+
+/// Judges one bucket setting: pass when `present` holds, `missing` when it does not or
+/// S3 answers `not_found`, and a failure naming the call otherwise.
+fn setting<T, E>(
+    answer: Result<T, E>,
+    present: impl Fn(&T) -> bool,
+    not_found: &str,
+    (id, op, bucket): (&str, &str, &str),
+    pass: String,
+    missing: Check,
+) -> Check
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    match answer {
+        Ok(r) if present(&r) => check(id, Status::Pass, pass, ""),
+        Ok(_) => missing,
+        Err(e) if e.code() == Some(not_found) => missing,
+        Err(e) => api_fail(id, op, bucket, &e),
+    }
 }
 
 /// The role can read the state object and write and delete a lock object. It uses a
