@@ -478,11 +478,8 @@ fn print_env(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
             entry.role_arn,
             crate::clock::rfc3339(c.expires_at())
         );
-        for k in crate::isolation::IDENTITY_VARS {
-            if matches!(*k, "AWS_PROFILE" | "AWS_DEFAULT_PROFILE") {
-                println!("unset {k}");
-            }
-        }
+        println!("unset AWS_PROFILE");
+        println!("unset AWS_DEFAULT_PROFILE");
         println!("export AWS_ACCESS_KEY_ID={}", sh_quote(&c.access_key_id));
         println!(
             "export AWS_SECRET_ACCESS_KEY={}",

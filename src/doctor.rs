@@ -141,12 +141,7 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
             t.read_arn = None;
             t.session_name = "breakglass-doctor-{user}".to_string();
             let mut req = run::request(project, &t, false, None);
-            let (result, broker) = rt.block_on(async {
-                let broker = Broker::new(req.clone(), dirs);
-                (broker.probe().await, broker)
-            });
-            drop(broker);
-            let result = match result {
+            let result = match rt.block_on(Broker::new(req.clone(), dirs).probe()) {
                 Err(CredentialsError::Sts(StsError::DurationTooLong { message, .. })) => {
                     checks.push(check(
                         "role.assume",

@@ -34,7 +34,9 @@ pub const NESTED_VAR: &str = "BREAKGLASS_SUPERVISED";
 /// One change to terraform's environment: set, or remove with `None`.
 pub type EnvChange = (OsString, Option<OsString>);
 
-fn removals() -> Vec<EnvChange> {
+/// The changes every hand-over makes: identity variables removed, the nested-run
+/// marker set.
+fn base_changes() -> Vec<EnvChange> {
     let mut env: Vec<EnvChange> = IDENTITY_VARS
         .iter()
         .map(|k| (OsString::from(k), None))
@@ -49,7 +51,7 @@ fn set(k: &str, v: impl Into<OsString>) -> EnvChange {
 
 /// The plain hand-over (`delivery = "env"`): static variables, never refreshed.
 pub fn env_delivery(creds: &crate::secret::Credentials, region: &str) -> Vec<EnvChange> {
-    let mut env = removals();
+    let mut env = base_changes();
     env.push(set("AWS_ACCESS_KEY_ID", &creds.access_key_id));
     env.push(set(
         "AWS_SECRET_ACCESS_KEY",
@@ -73,7 +75,7 @@ pub fn endpoint_delivery(
     let credentials = run_dir.join("credentials");
     std::fs::write(&config, format!("[default]\nregion = {region}\n"))?;
     std::fs::write(&credentials, "")?;
-    let mut env = removals();
+    let mut env = base_changes();
     for (k, v) in endpoint_env {
         env.push(set(k, v));
     }
