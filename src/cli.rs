@@ -179,9 +179,7 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
 }
 
 fn dirs() -> Result<Dirs, Error> {
-    Dirs::new().ok_or_else(|| {
-        Error::Message("cannot find your home directory\n  fix: set HOME".to_string())
-    })
+    run::dirs(None)
 }
 
 /// The project context for a CLI command, as the shim would see `terraform -chdir=DIR ARGS`.

@@ -123,7 +123,7 @@ pub fn window_for(duration: Duration, refresh_before: Duration) -> Duration {
 pub fn dirs(run_dirs: Option<&Dirs>) -> Result<Dirs, Error> {
     run_dirs.cloned().or_else(Dirs::new).ok_or_else(|| {
         Error::Message(
-            "cannot find your home directory for the credential cache\n  fix: set HOME".to_string(),
+            "cannot find your home directory for breakglass's files\n  fix: set HOME".to_string(),
         )
     })
 }
