@@ -16,17 +16,8 @@ cd "$repo"
 RUNS=${RUNS:-100}
 COLD_RUNS=${COLD_RUNS:-20}
 
-SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-need=()
-command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
-command -v gcc >/dev/null 2>&1 || need+=(gcc)
-if [ "${#need[@]}" -gt 0 ]; then
-  echo "bench: installing ${need[*]} (apt-get)" >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >&2 || {
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >&2
-  }
-fi
+. "$repo/shell/need.sh"
+need_commands bench hyperfine gcc || exit 1
 
 bed=$(bash shell/testbed.sh)
 py="$bed/venv/bin/python3"

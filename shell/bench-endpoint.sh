@@ -19,17 +19,8 @@ connections=${1:-50}
 duration=${2:-10s}
 threads=${3:-1}
 
-if ! command -v wrk >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    echo "bench: installing wrk (apt-get)" >&2
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >&2
-  else
-    echo "bench: wrk not found and no apt-get here; install wrk" >&2
-    exit 1
-  fi
-fi
+. "$repo/shell/need.sh"
+need_commands bench wrk || exit 1
 
 echo "bench: building the example (release)" >&2
 cargo build --release --quiet --example endpoint_bench_server

@@ -28,17 +28,8 @@ WARMUP=${WARMUP:-20}
 target=${CARGO_TARGET_DIR:-$repo/target}
 out_json=${BENCH_JSON:-$target/bench/shim-bench.json}
 
-if ! command -v hyperfine >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    echo "bench: installing hyperfine (apt-get)" >&2
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq hyperfine >&2
-  else
-    echo "bench: hyperfine is not installed (https://github.com/sharkdp/hyperfine)" >&2
-    exit 1
-  fi
-fi
+. "$repo/shell/need.sh"
+need_commands bench hyperfine || exit 1
 hyperfine=$(command -v hyperfine)
 python=$(command -v python3)
 

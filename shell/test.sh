@@ -5,19 +5,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-# Shells for the emergency-profile tests (Debian packages).
-missing=()
-for pkg in zsh fish; do command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if command -v apt-get >/dev/null 2>&1; then
-    echo "test: installing ${missing[*]} (apt-get)" >&2
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >&2
-  else
-    echo "test: ${missing[*]} not found and no apt-get here; install them for the shell-profile tests" >&2
-  fi
-fi
+. "$repo/shell/need.sh"
+# Shells for the emergency-profile tests. Without apt-get, go on: those tests then fail
+# with a message naming this script. A failed install stops here.
+if ! need_commands test zsh fish && command -v apt-get >/dev/null 2>&1; then exit 1; fi
 
 bash shell/testbed.sh >/dev/null
 
