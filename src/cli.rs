@@ -163,12 +163,9 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
         Command::Doctor { json } => run_doctor(chdir, json),
         Command::Log { json, since } => log(json, since),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "breakglass",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "breakglass", &mut script);
+            crate::out::stdout_bytes(&script);
             Ok(0)
         }
     };
@@ -191,7 +188,11 @@ fn context(chdir: Option<PathBuf>, args: &[&str]) -> Result<ShimRun, Error> {
         all.push(a);
     }
     all.extend(args.iter().map(OsString::from));
-    shim::read_context("terraform".to_string(), all)
+    shim::read_context_for(
+        crate::invocation::Invocation::parse("terraform", all),
+        false,
+        false,
+    )
 }
 
 /// A context that always runs under the role (`exec`, `recover`, `env`, ...).
@@ -227,11 +228,11 @@ fn status(chdir: Option<PathBuf>, prompt: bool) -> Result<i32, Error> {
         if let Some(Ok(t)) = &target {
             let name = t.arn.rsplit('/').next().unwrap_or(&t.arn);
             match &cached {
-                Some(e) => println!(
+                Some(e) => crate::outln!(
                     "{name} {}m",
                     e.credentials.remaining(SystemTime::now()).as_secs() / 60
                 ),
-                None => println!("{name}"),
+                None => crate::outln!("{name}"),
             }
         }
         return Ok(0);
@@ -291,6 +292,13 @@ fn status(chdir: Option<PathBuf>, prompt: bool) -> Result<i32, Error> {
             e.to_string().lines().next().unwrap_or("")
         ),
     };
+    if let (Some(Ok(t)), Some(_)) = (&target, run.project.as_ref()) {
+        let _ = writeln!(
+            out,
+            "source:      {}",
+            crate::sts::SourceKind::detect(t.source_profile.as_deref()).describe()
+        );
+    }
     let _ = match &cached {
         Some(e) => writeln!(
             out,
@@ -334,14 +342,14 @@ fn roles(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
         rows.push(row(format!("[stacks.\"{st}\"]"), Some(st.clone()), None, r));
     }
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
     } else {
-        println!("{:<28} {:<14} {:<12} ROLE", "MAPPING", "STACK", "WORKSPACE");
+        crate::outln!("{:<28} {:<14} {:<12} ROLE", "MAPPING", "STACK", "WORKSPACE");
         for r in rows {
-            println!(
+            crate::outln!(
                 "{:<28} {:<14} {:<12} {}{}",
                 r.mapping,
                 r.stack.unwrap_or_else(|| "*".into()),
@@ -393,7 +401,7 @@ fn on(chdir: Option<PathBuf>, reason: &str, duration: &str) -> Result<i32, Error
     let dirs = dirs()?;
     activation::activate(&dirs, &a)
         .map_err(|e| Error::Message(format!("cannot record the activation: {e}")))?;
-    eprintln!(
+    crate::say!(
         "breakglass: break-glass mode ON for {} until {} ({})\n  reason: {reason}\n  end it early with `breakglass off`",
         project.root.display(),
         a.until_rfc3339(),
@@ -407,7 +415,7 @@ fn off(chdir: Option<PathBuf>) -> Result<i32, Error> {
     let project = run::project(&run)?;
     let was = activation::deactivate(&dirs()?, &project.root)
         .map_err(|e| Error::Message(format!("cannot end the activation: {e}")))?;
-    eprintln!(
+    crate::say!(
         "breakglass: {} for {}",
         if was {
             "break-glass activation ended"
@@ -426,7 +434,7 @@ fn exec(chdir: Option<PathBuf>, command: Vec<OsString>) -> Result<i32, Error> {
             "no command given\n  fix: breakglass exec -- aws sts get-caller-identity".into(),
         ));
     };
-    let path = which::which_in(program, std::env::var_os("PATH"), &run.cwd).map_err(|_| {
+    let path = which::which_in(program, std::env::var_os("PATH"), &run.workdir).map_err(|_| {
         Error::Message(format!(
             "`{}` was not found on PATH\n  fix: check the command name",
             program.to_string_lossy()
@@ -436,10 +444,12 @@ fn exec(chdir: Option<PathBuf>, command: Vec<OsString>) -> Result<i32, Error> {
         crate::invocation::Invocation::parse(program.to_string_lossy(), command.clone());
     run.terraform = path.clone();
     let role = RoleRun::new(&run, "exec")?;
+    // Like `git -C`: the command runs in the directory acted on.
     let outcome = role.supervise(ChildSpec {
         program: path,
         args: args.to_vec(),
         env: Vec::new(),
+        cwd: Some(run.workdir.clone()),
     })?;
     Ok(outcome.code)
 }
@@ -469,26 +479,26 @@ fn print_env(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
             "SessionToken": c.session_token.expose(),
             "Expiration": crate::clock::rfc3339(c.expires_at()),
         });
-        println!("{doc}");
+        crate::outln!("{doc}");
     } else {
-        eprintln!(
+        crate::say!(
             "breakglass: credentials for {} until {}; they are NOT refreshed: prefer `terraform` through the shim or `breakglass exec`",
             entry.role_arn,
             crate::clock::rfc3339(c.expires_at())
         );
-        println!("unset AWS_PROFILE");
-        println!("unset AWS_DEFAULT_PROFILE");
-        println!("export AWS_ACCESS_KEY_ID={}", sh_quote(&c.access_key_id));
-        println!(
+        crate::outln!("unset AWS_PROFILE");
+        crate::outln!("unset AWS_DEFAULT_PROFILE");
+        crate::outln!("export AWS_ACCESS_KEY_ID={}", sh_quote(&c.access_key_id));
+        crate::outln!(
             "export AWS_SECRET_ACCESS_KEY={}",
             sh_quote(c.secret_access_key.expose())
         );
-        println!(
+        crate::outln!(
             "export AWS_SESSION_TOKEN={}",
             sh_quote(c.session_token.expose())
         );
-        println!("export AWS_REGION={}", sh_quote(&entry.region));
-        println!("export AWS_DEFAULT_REGION={}", sh_quote(&entry.region));
+        crate::outln!("export AWS_REGION={}", sh_quote(&entry.region));
+        crate::outln!("export AWS_DEFAULT_REGION={}", sh_quote(&entry.region));
     }
     Ok(0)
 }
@@ -508,14 +518,15 @@ fn recover(chdir: Option<PathBuf>) -> Result<i32, Error> {
         program: run.terraform.clone(),
         args: run.invocation.args.clone(),
         env: Vec::new(),
+        cwd: None,
     })?;
     if outcome.code == 0 {
-        eprintln!(
+        crate::say!(
             "breakglass: pushed {} to the backend. It is left in place: check with `terraform plan`, then delete it yourself.",
             state.display()
         );
     } else {
-        eprintln!(
+        crate::say!(
             "breakglass: `terraform state push` failed (exit {}); errored.tfstate is untouched",
             outcome.code
         );
@@ -547,16 +558,16 @@ fn install(dir: Option<PathBuf>, print_dir: bool) -> Result<i32, Error> {
     }
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     if print_dir {
-        println!("{}", dir.display());
+        crate::outln!("{}", dir.display());
         return Ok(0);
     }
-    eprintln!(
+    crate::say!(
         "breakglass: linked {} in {} to {}\n  add this line to your shell profile (it is printed on stdout):",
         SHIM_NAMES.join(" and "),
         dir.display(),
         target.display()
     );
-    println!("export PATH=\"{}:$PATH\"", dir.display());
+    crate::outln!("export PATH=\"{}:$PATH\"", dir.display());
     Ok(0)
 }
 
@@ -595,7 +606,7 @@ fn uninstall(dir: Option<PathBuf>) -> Result<i32, Error> {
             removed += 1;
         }
     }
-    eprintln!(
+    crate::say!(
         "breakglass: removed {removed} shim link(s) from {}; remove it from PATH in your shell profile too",
         dir.display()
     );
@@ -605,7 +616,7 @@ fn uninstall(dir: Option<PathBuf>) -> Result<i32, Error> {
 fn logout() -> Result<i32, Error> {
     let n = Broker::clear(&dirs()?)
         .map_err(|e| Error::Message(format!("cannot clear the credential cache: {e}")))?;
-    eprintln!("breakglass: removed {n} cached credential file(s)");
+    crate::say!("breakglass: removed {n} cached credential file(s)");
     Ok(0)
 }
 
@@ -613,7 +624,7 @@ fn run_doctor(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
     let run = context(chdir, &["plan"])?;
     let checks = doctor::run_checks(&run);
     if json {
-        println!("{}", serde_json::json!({ "checks": checks }));
+        crate::outln!("{}", serde_json::json!({ "checks": checks }));
     } else {
         doctor::print_human(&checks);
     }
@@ -645,20 +656,20 @@ fn log(json: bool, since: Option<String>) -> Result<i32, Error> {
         )
         .collect();
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&records).unwrap_or_default()
         );
         return Ok(0);
     }
     if records.is_empty() {
-        eprintln!(
+        crate::say!(
             "breakglass: no break-glass runs recorded in {}",
             path.display()
         );
     }
     for r in records {
-        println!(
+        crate::outln!(
             "{}  {:<9} exit {:<4} {}@{}  {}  {} {}{}",
             r.started,
             r.kind,

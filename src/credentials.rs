@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use crate::cache::{key_of, Cache, CacheError};
+use crate::cache::{key_of, Cache, CacheError, EntryLock, Holding, LockFailure, Wait};
 use crate::paths::Dirs;
 use crate::secret::Credentials;
 use crate::sts::{AssumeParams, SourceKind, Sts, StsError, TOTAL_TIMEOUT};
@@ -28,7 +28,20 @@ pub enum CredentialsError {
     Sts(#[from] StsError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error("gave up after {waited}: another breakglass process ({holder}) holds the credential lock for {role}{mfa}\n  fix: finish or cancel that process, then run the command again; or raise lock_wait in .breakglass.toml (now {waited})")]
+    LockTimeout {
+        waited: String,
+        holder: String,
+        role: String,
+        /// ", waiting for an MFA code" when the holder is prompting.
+        mfa: String,
+    },
 }
+
+/// The default bound on waiting for another process's credential lock.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(120);
+/// How long a refresh tries for the lock before it renews without it.
+const REFRESH_LOCK_TRY: Duration = Duration::from_millis(500);
 
 /// What to ask STS for, and how.
 #[derive(Debug, Clone)]
@@ -41,6 +54,8 @@ pub struct Request {
     pub mfa_command: Option<String>,
     /// Cached credentials are used only with more than this left.
     pub refresh_before: Duration,
+    /// How long to wait for another process's lock on these credentials.
+    pub lock_wait: Duration,
 }
 
 /// A cache entry: the credentials and what they are for.
@@ -96,10 +111,7 @@ fn env_inputs() -> BTreeMap<&'static str, String> {
     }
     if let Ok(id) = std::env::var("AWS_ACCESS_KEY_ID") {
         let h = Sha256::digest(id.as_bytes());
-        m.insert(
-            "AWS_ACCESS_KEY_ID#sha256",
-            h.iter().map(|b| format!("{b:02x}")).collect(),
-        );
+        m.insert("AWS_ACCESS_KEY_ID#sha256", hex::encode(h));
     }
     m
 }
@@ -126,6 +138,9 @@ pub struct Broker {
     key: String,
     mfa_key: String,
     sts: OnceCell<Sts>,
+    /// The MFA session this process holds, so that a refresh never waits behind
+    /// another process's MFA prompt.
+    mfa_session: std::sync::Mutex<Option<Credentials>>,
 }
 
 impl Broker {
@@ -163,6 +178,59 @@ impl Broker {
             key,
             mfa_key,
             sts: OnceCell::new(),
+            mfa_session: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Takes `cache`'s lock on `key` off the runtime thread. `None` when `quiet` and
+    /// the lock could not be had within the bound.
+    async fn lock(
+        &self,
+        cache: &Cache,
+        key: &str,
+        wait: Wait,
+    ) -> Result<Option<EntryLock>, CredentialsError> {
+        let (c, k, role) = (
+            cache.clone(),
+            key.to_string(),
+            self.request.params.role_arn.clone(),
+        );
+        let got = tokio::task::spawn_blocking(move || c.lock(&k, &role, wait))
+            .await
+            .map_err(|e| CacheError {
+                dir: cache.dir().to_path_buf(),
+                source: std::io::Error::other(e),
+            })?;
+        match got {
+            Ok(lock) => Ok(Some(lock)),
+            Err(LockFailure::Io(e)) => Err(e.into()),
+            Err(LockFailure::TimedOut(_)) if !wait.tell => Ok(None),
+            Err(LockFailure::TimedOut(holder)) => Err(CredentialsError::LockTimeout {
+                waited: crate::config::format_duration(wait.bound),
+                holder: holder.describe(),
+                role: self.request.params.role_arn.clone(),
+                mfa: if holder.mfa {
+                    ", waiting for an MFA code".to_string()
+                } else {
+                    String::new()
+                },
+            }),
+        }
+    }
+
+    /// How an interactive run waits for a lock, and how a refresh does: briefly, then
+    /// on without it.
+    fn wait(&self, interactive: bool) -> Wait {
+        if interactive {
+            Wait {
+                bound: self.request.lock_wait,
+                tell: true,
+            }
+        } else {
+            Wait {
+                bound: REFRESH_LOCK_TRY,
+                tell: false,
+            }
         }
     }
 
@@ -191,21 +259,20 @@ impl Broker {
     /// process renewed them, else from STS. Holds the entry's lock throughout, so
     /// processes started together make one STS call. `interactive` allows an MFA prompt
     /// on the terminal.
+    ///
+    /// A refresh (`interactive` false) never waits behind another process: when the
+    /// lock is held (by a process prompting for an MFA code, say) it renews without it,
+    /// from the MFA session this process already holds.
     pub async fn obtain(&self, interactive: bool) -> Result<(Entry, bool), CredentialsError> {
-        let cache = self.cache.clone();
-        let key = self.key.clone();
-        let lock = tokio::task::spawn_blocking(move || cache.lock(&key))
-            .await
-            .map_err(|e| CacheError {
-                dir: self.cache.dir().to_path_buf(),
-                source: std::io::Error::other(e),
-            })??;
+        let lock = self
+            .lock(&self.cache, &self.key, self.wait(interactive))
+            .await?;
         if let Some(entry) = self.usable(self.cache.read::<Entry>(&self.key)) {
             tracing::debug!(key = %self.key, "credentials from the cache (renewed by another process)");
             return Ok((entry, true));
         }
         tracing::debug!(key = %self.key, role = %self.request.params.role_arn, "asking STS");
-        let entry = self.fetch_from_sts(interactive).await?;
+        let entry = self.fetch_from_sts(interactive, lock.as_ref()).await?;
         // Good credentials are never thrown away for a cache that cannot be written.
         if let Err(e) = self.cache.write(&self.key, &entry) {
             crate::cache::warn(&format!("the credentials were not cached: {e}"));
@@ -225,11 +292,15 @@ impl Broker {
             .await
     }
 
-    async fn fetch_from_sts(&self, interactive: bool) -> Result<Entry, CredentialsError> {
+    async fn fetch_from_sts(
+        &self,
+        interactive: bool,
+        held: Option<&EntryLock>,
+    ) -> Result<Entry, CredentialsError> {
         // The MFA step (a cached session, or a code from the person or mfa_command) comes
         // first and is not timed: typing a code may take longer than STS may.
         let mfa = match &self.request.mfa_serial {
-            Some(serial) => Some(self.mfa_step(serial, interactive).await?),
+            Some(serial) => Some(self.mfa_step(serial, interactive, held).await?),
             None => None,
         };
         let network = async {
@@ -242,6 +313,7 @@ impl Broker {
                         crate::cache::warn(&format!("the MFA session was not cached: {e}"));
                     }
                     drop(lock);
+                    self.hold_mfa_session(&session);
                     sts.with_session(&session)
                 }
                 None => sts.clone(),
@@ -270,23 +342,54 @@ impl Broker {
         }
     }
 
+    fn hold_mfa_session(&self, session: &Credentials) {
+        if let Ok(mut held) = self.mfa_session.lock() {
+            *held = Some(session.clone());
+        }
+    }
+
+    /// The MFA session this process holds, if it has more than `min` left.
+    fn held_mfa_session(&self, min: Duration) -> Option<Credentials> {
+        let held = self.mfa_session.lock().ok()?;
+        held.as_ref()
+            .filter(|c| c.remaining(SystemTime::now()) > min)
+            .cloned()
+    }
+
     /// The cached MFA session, or a code for a new one (one prompt: the lock is held
-    /// until the new session is cached).
-    async fn mfa_step(&self, serial: &str, interactive: bool) -> Result<MfaStep, CredentialsError> {
-        let cache = self.mfa_cache.clone();
-        let key = self.mfa_key.clone();
-        let lock = tokio::task::spawn_blocking(move || cache.lock(&key))
-            .await
-            .map_err(|e| CacheError {
-                dir: self.mfa_cache.dir().to_path_buf(),
-                source: std::io::Error::other(e),
-            })??;
+    /// until the new session is cached). A refresh first uses the session this process
+    /// holds, without any lock.
+    async fn mfa_step(
+        &self,
+        serial: &str,
+        interactive: bool,
+        held: Option<&EntryLock>,
+    ) -> Result<MfaStep, CredentialsError> {
+        if !interactive {
+            if let Some(c) = self.held_mfa_session(Duration::from_secs(60)) {
+                return Ok(MfaStep::Session(c));
+            }
+        }
+        let wait = self.wait(interactive);
+        let Some(lock) = self.lock(&self.mfa_cache, &self.mfa_key, wait).await? else {
+            return Err(StsError::MfaUnavailable {
+                serial: serial.to_string(),
+                why: "another breakglass process is asking for an MFA code, and this refresh does not wait for it".to_string(),
+            }
+            .into());
+        };
         if let Some(c) = self.mfa_cache.read::<Credentials>(&self.mfa_key) {
             let left = c.remaining(SystemTime::now());
             // A refresh uses any session that is still valid; a new run wants some room.
             if left > MFA_MIN_LEFT || (!interactive && left > Duration::from_secs(60)) {
+                self.hold_mfa_session(&c);
                 return Ok(MfaStep::Session(c));
             }
+        }
+        // Waiters on either lock are told that this process waits for a code.
+        lock.note(Holding::MfaCode);
+        if let Some(h) = held {
+            h.note(Holding::MfaCode);
         }
         // The prompt or mfa_command blocks: keep it off the runtime's only thread, so the
         // endpoint and the signals stay served during a refresh.
@@ -309,7 +412,7 @@ impl Broker {
     /// Assumes the role without the credential cache (for `breakglass doctor`: the
     /// credentials are thrown away). An MFA session is reused or started as usual.
     pub async fn probe(&self) -> Result<(Entry, Sts), CredentialsError> {
-        let entry = self.fetch_from_sts(true).await?;
+        let entry = self.fetch_from_sts(true, None).await?;
         let sts = self.sts().await?.with_session(&entry.credentials);
         Ok((entry, sts))
     }

@@ -550,9 +550,9 @@ pub fn print_human(checks: &[Check]) {
             Status::Fail => "FAIL",
             Status::Skip => "skip",
         };
-        println!("{tag:<5} {:<20} {}", c.id, c.summary);
+        crate::outln!("{tag:<5} {:<20} {}", c.id, c.summary);
         if !c.fix.is_empty() && c.status != Status::Pass {
-            println!("      {:<20} fix: {}", "", c.fix);
+            crate::outln!("      {:<20} fix: {}", "", c.fix);
         }
     }
 }

@@ -32,6 +32,11 @@ pub enum Error {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Supervisor(#[from] crate::supervisor::SupervisorError),
+    #[error(transparent)]
+    Nested(#[from] crate::nested::NestedError),
+    /// Another process held the credential lock past the bound.
+    #[error("{0}")]
+    Lock(String),
     #[error("cannot read the current directory: {0}")]
     Cwd(std::io::Error),
     /// A failure already worded for the user: what happened, then what to run.
@@ -44,6 +49,7 @@ impl From<CredentialsError> for Error {
         match e {
             CredentialsError::Sts(e) => Error::Sts(e),
             CredentialsError::Cache(e) => Error::Cache(e),
+            e @ CredentialsError::LockTimeout { .. } => Error::Lock(e.to_string()),
         }
     }
 }
@@ -51,7 +57,7 @@ impl From<CredentialsError> for Error {
 impl Error {
     /// Prints the error on stderr and returns the exit code.
     pub fn report(&self) -> i32 {
-        eprintln!("breakglass: {self}");
+        crate::say!("breakglass: {self}");
         SHIM_FAILURE
     }
 }

@@ -13,7 +13,7 @@ use crate::mapping::{current_workspace, RoleTarget};
 use crate::paths::Dirs;
 use crate::shim::ShimRun;
 use crate::sts::AssumeParams;
-use crate::supervisor::{self, ChildSpec, Outcome, CLIENT_WINDOW};
+use crate::supervisor::{self, ChildSpec, Outcome, Policy, CLIENT_WINDOW};
 use crate::terraform;
 
 /// Default `min_remaining`: a run does not start with credentials that expire sooner
@@ -68,6 +68,11 @@ pub fn request(
         mfa_serial: target.mfa_serial.clone(),
         mfa_command: target.mfa_command.clone(),
         refresh_before: effective_window(target),
+        lock_wait: project
+            .settings
+            .lock_wait
+            .as_ref()
+            .map_or(crate::credentials::DEFAULT_LOCK_WAIT, |w| w.value),
     }
 }
 
@@ -156,7 +161,7 @@ pub fn obtain(
 /// The one line on stderr that says which role the run uses.
 pub fn announce(entry: &Entry, cached: bool) {
     let left = entry.credentials.remaining(SystemTime::now());
-    eprintln!(
+    crate::say!(
         "breakglass: as {} (session {}), credentials until {} ({} left{})",
         entry.role_arn,
         entry.session_name,
@@ -171,7 +176,7 @@ pub fn announce(entry: &Entry, cached: bool) {
 pub struct RoleRun {
     pub broker: Arc<Broker>,
     pub delivery: Delivery,
-    pub min_remaining: Duration,
+    pub policy: Policy,
     /// Where terraform runs: `errored.tfstate` is looked for here.
     pub workdir: std::path::PathBuf,
     /// The audit record, completed when the run ends.
@@ -210,14 +215,26 @@ impl RoleRun {
             args: redact_args(&run.invocation.args),
             reason,
             exit_code: None,
+            hangup: false,
         };
-        Ok(RoleRun {
-            broker: Arc::new(Broker::new(req, &dirs)),
-            delivery: s.delivery.as_ref().map_or(Delivery::Endpoint, |d| d.value),
+        let policy = Policy {
             min_remaining: s
                 .min_remaining
                 .as_ref()
                 .map_or(DEFAULT_MIN_REMAINING, |m| m.value),
+            on_hangup: s
+                .on_hangup
+                .as_ref()
+                .map_or(crate::config::OnHangup::Finish, |h| h.value),
+            marker: crate::nested::Marker {
+                role_arn: req.params.role_arn.clone(),
+                project_root: project.root.clone(),
+            },
+        };
+        Ok(RoleRun {
+            broker: Arc::new(Broker::new(req, &dirs)),
+            delivery: s.delivery.as_ref().map_or(Delivery::Endpoint, |d| d.value),
+            policy,
             workdir: run.workdir.clone(),
             audit,
             audit_log: audit::log_path(&dirs),
@@ -245,7 +262,7 @@ impl RoleRun {
         self.audit.ended = audit::now();
         self.audit.exit_code = exit_code;
         if let Err(e) = audit::append(&self.audit_log, &self.audit) {
-            eprintln!(
+            crate::say!(
                 "breakglass: warning: could not write the audit trail {}: {e}",
                 self.audit_log.display()
             );
@@ -262,9 +279,8 @@ impl RoleRun {
             Some(r) => r,
             None => runtime()?,
         };
-        let min_remaining = self.min_remaining;
         let broker = Arc::clone(&self.broker);
-        let result = runtime.block_on(supervisor::supervise(broker, entry, child, min_remaining));
+        let result = runtime.block_on(supervisor::supervise(broker, entry, child, &self.policy));
         runtime.shutdown_timeout(Duration::from_millis(200));
         let outcome = match result {
             Ok(o) => o,
@@ -273,10 +289,11 @@ impl RoleRun {
                 return Err(e.into());
             }
         };
+        self.audit.hangup = outcome.hangup;
         self.record(Some(outcome.code));
         if outcome.code != 0 {
             if let Some(path) = supervisor::errored_state(&self.workdir, outcome.started) {
-                eprintln!("{}", supervisor::recovery_text(&path));
+                crate::say!("{}", supervisor::recovery_text(&path));
             }
         }
         Ok(outcome)
@@ -298,22 +315,23 @@ impl RoleRun {
         };
         // Nothing renews these credentials: the start-time check matters most here.
         let left = entry.credentials.remaining(SystemTime::now());
-        if left < self.min_remaining {
+        if left < self.policy.min_remaining {
             self.record(Some(crate::error::SHIM_FAILURE));
             return supervisor::SupervisorError::TooShort {
                 role: entry.role_arn.clone(),
                 left: format_duration(left),
                 at: crate::clock::rfc3339(entry.credentials.expires_at()),
-                min: format_duration(self.min_remaining),
+                min: format_duration(self.policy.min_remaining),
             }
             .into();
         }
-        eprintln!(
+        crate::say!(
             "breakglass: warning: delivery = \"env\": these credentials will not be refreshed; anything still running at {} will fail",
             crate::clock::rfc3339(entry.credentials.expires_at())
         );
         self.record(None);
-        let env = crate::isolation::env_delivery(&entry.credentials, &entry.region);
+        let env =
+            crate::isolation::env_delivery(&entry.credentials, &entry.region, &self.policy.marker);
         terraform::exec(program, args, guard, &env).into()
     }
 }
@@ -332,6 +350,7 @@ pub fn break_glass(run: ShimRun) -> Result<i32, Error> {
                     terraform::GUARD_VAR.into(),
                     Some(run.guard.hand_on(&run.terraform)),
                 )],
+                cwd: None,
             };
             Ok(role.supervise(child)?.code)
         }

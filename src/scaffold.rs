@@ -53,7 +53,7 @@ pub fn init(
             path.display()
         )));
     }
-    eprintln!(
+    crate::say!(
         "breakglass: wrote {}{}\n  next: `breakglass doctor`, then `breakglass on --reason \"...\"` when the platform is down",
         path.display(),
         if role.is_none() { " (fill in [role] arn)" } else { "" }

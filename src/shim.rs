@@ -51,10 +51,30 @@ pub fn prepare(name: String, args: Vec<OsString>) -> Result<ShimRun, Error> {
     Ok(run)
 }
 
-/// The mode for this project: off inside a break-glass run (it inherits the role),
+/// The mode for this project: off inside a break-glass run when this directory maps
+/// to the run's own role (it inherits the credentials; any other role is refused),
 /// else `BREAKGLASS`, else an activation, else the config.
 pub fn decide_mode(run: &ShimRun) -> Result<Mode, Error> {
-    if std::env::var_os(crate::isolation::NESTED_VAR).is_some() {
+    if let Some(value) = std::env::var_os(crate::nested::NESTED_VAR) {
+        let marker = value.to_str().and_then(crate::nested::Marker::parse);
+        let resolved = match &run.project {
+            Some(p) => {
+                let ws = crate::mapping::current_workspace(
+                    &run.workdir,
+                    std::env::var("TF_WORKSPACE").ok().as_deref(),
+                );
+                p.resolve(&run.workdir, &ws)
+                    .map(|t| (t.arn, t.read_arn))
+                    .map_err(|e| {
+                        format!(
+                            "maps to no role: {}",
+                            e.to_string().lines().next().unwrap_or_default()
+                        )
+                    })
+            }
+            None => Err("has no .breakglass.toml at or above it".to_string()),
+        };
+        crate::nested::check(marker.as_ref(), &run.workdir, resolved)?;
         return Ok(Mode {
             on: false,
             reason: mode::Reason::Nested,
@@ -72,12 +92,30 @@ pub fn decide_mode(run: &ShimRun) -> Result<Mode, Error> {
 }
 
 /// Reads the command line, the working directory and the project config. The mode
-/// starts off and the program is not yet found.
+/// starts off and the program is not yet found. A command that passes through in
+/// every mode (`version`, `fmt`, completion) reads only the config's `terraform` key,
+/// and never fails because of the config.
 pub fn read_context(name: String, args: Vec<OsString>) -> Result<ShimRun, Error> {
     let invocation = Invocation::parse(name, args);
+    let completing = std::env::var_os("COMP_LINE").is_some();
+    let lenient = completing || invocation.is_passthrough();
+    read_context_for(invocation, lenient, completing)
+}
+
+/// [`read_context`] for a given invocation: `lenient` reads only the `terraform` key
+/// (with a warning for a config that does not parse, unless `quiet`).
+pub fn read_context_for(
+    invocation: Invocation,
+    lenient: bool,
+    quiet: bool,
+) -> Result<ShimRun, Error> {
     let cwd = std::env::current_dir().map_err(Error::Cwd)?;
     let workdir = invocation.workdir(&cwd);
-    let project = Project::discover(&workdir)?;
+    let project = if lenient {
+        Project::discover_passthrough(&workdir, quiet)
+    } else {
+        Project::discover(&workdir)?
+    };
     Ok(ShimRun {
         invocation,
         cwd,

@@ -79,7 +79,7 @@ impl SourceKind {
         }
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             SourceKind::ConfigProfile(p) => format!("profile `{p}`, from source_profile"),
             SourceKind::EnvKeys => "AWS_ACCESS_KEY_ID in the environment".to_string(),
@@ -147,7 +147,13 @@ impl Sts {
             .timeout_config(timeouts())
             .retry_config(RetryConfig::standard().with_max_attempts(3));
         if let Some(p) = source_profile {
-            loader = loader.profile_name(p);
+            // The profile and nothing else: built explicitly, because the default chain
+            // puts AWS_ACCESS_KEY_ID in the environment before any profile.
+            loader = loader.profile_name(p).credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(p)
+                    .build(),
+            );
         }
         if let Some(r) = region {
             loader = loader.region(Region::new(r.to_string()));

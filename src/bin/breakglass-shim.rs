@@ -10,7 +10,7 @@ fn main() {
     let argv0 = argv.next().unwrap_or_else(|| OsString::from("terraform"));
     let args: Vec<OsString> = argv.collect();
     if breakglass::shim::invoked_name(&argv0).starts_with("breakglass") {
-        eprintln!(
+        breakglass::say!(
             "breakglass: breakglass-shim is the `terraform` shim and runs only under that name\n  fix: run `breakglass install` and put the printed directory first on PATH"
         );
         std::process::exit(breakglass::error::SHIM_FAILURE);
