@@ -1,5 +1,7 @@
 //! The `breakglass` management CLI.
 
+mod trust;
+
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -123,6 +125,12 @@ pub enum Command {
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
     },
+    /// Obey a config file that another user owns or others can write (a trust list,
+    /// like git's safe.directory).
+    Trust {
+        /// The config file or directory (default: the config that applies here).
+        path: Option<PathBuf>,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -162,6 +170,10 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
         } => crate::scaffold::init(chdir, role, read_role, region, enable, force),
         Command::Doctor { json } => run_doctor(chdir, json),
         Command::Log { json, since } => log(json, since),
+        Command::Trust { path } => {
+            let here = std::env::current_dir().map_err(Error::Cwd);
+            here.and_then(|cwd| trust::run(chdir.map_or(cwd.clone(), |d| cwd.join(d)), path))
+        }
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "breakglass", &mut script);
