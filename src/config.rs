@@ -810,4 +810,78 @@ arn = "arn:aws:iam::333333333333:role/deploy"
         let other = tempfile::tempdir().unwrap();
         assert!(Project::discover(other.path()).unwrap().is_none());
     }
+
+    mod properties {
+        //! Any config text at all: never a panic; an error always names the file,
+        //! line and column; a config that loads also resolves without a panic.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn line() -> impl Strategy<Value = String> {
+            let key = prop_oneof![
+                Just("enabled"),
+                Just("region"),
+                Just("terraform"),
+                Just("delivery"),
+                Just("min_remaining"),
+                Just("on_hangup"),
+                Just("lock_wait"),
+                Just("arn"),
+                Just("read_arn"),
+                Just("duration"),
+                Just("refresh_before"),
+                Just("external_id"),
+                Just("mfa_serial"),
+                Just("session_name"),
+                Just("policy_arns"),
+                Just("tags"),
+                Just("source_profile"),
+            ];
+            let value = prop_oneof![
+                Just("true".to_string()),
+                Just("\"15m\"".to_string()),
+                Just("\"arn:aws:iam::111111111111:role/x\"".to_string()),
+                Just("\"eu-west-1\"".to_string()),
+                Just("\"stop\"".to_string()),
+                Just("[\"arn:aws:iam::aws:policy/ReadOnlyAccess\"]".to_string()),
+                Just("{ a = \"b\" }".to_string()),
+                "\"[ -~]{0,16}\"",
+                "[0-9]{1,5}",
+            ];
+            prop_oneof![
+                (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+                Just("[role]".to_string()),
+                "\\[workspaces\\.[a-z]{1,5}\\]",
+                "\\[stacks\\.\"[a-z*/?\\[\\]]{0,8}\"\\]",
+                "[ -~]{0,30}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(10_000))]
+            #[test]
+            fn any_config_text_loads_or_says_where_it_is_wrong(
+                lines in proptest::collection::vec(line(), 0..10),
+                dir in "[a-z]{0,3}(/[a-z*]{1,3}){0,2}",
+                workspace in "[a-z]{1,6}",
+            ) {
+                let file = Path::new("/p/.breakglass.toml");
+                match parse_layer(file, lines.join("\n")) {
+                    Err(e) => {
+                        let m = e.to_string();
+                        prop_assert!(m.starts_with("/p/.breakglass.toml:"), "{}", m);
+                        prop_assert!(m.contains("fix:"), "{}", m);
+                    }
+                    Ok(settings) => {
+                        let project = Project {
+                            root: PathBuf::from("/p"),
+                            files: vec![file.to_path_buf()],
+                            settings,
+                        };
+                        let _ = project.resolve(&Path::new("/p").join(&dir), &workspace);
+                    }
+                }
+            }
+        }
+    }
 }

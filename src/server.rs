@@ -538,6 +538,13 @@ enum Auth {
     Ok,
 }
 
+impl Auth {
+    #[cfg(test)]
+    fn is_ok(&self) -> bool {
+        matches!(self, Auth::Ok)
+    }
+}
+
 fn authorize<B>(token: &Secret, req: &Request<B>) -> Auth {
     let mut values = req.headers().get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
@@ -968,6 +975,94 @@ mod tests {
         assert!(!json_message(&reply).is_empty());
         assert_no_credentials(&reply);
         assert!(!reply.raw.contains("ASIAOLD"));
+    }
+
+    /// After a suspend the wall clock has passed the expiry before the refresher woke
+    /// up: the request pokes the refresher and waits for the renewal, never a 503.
+    #[tokio::test]
+    async fn expired_by_the_wall_clock_waits_for_a_renewal_instead_of_503() {
+        let past = now_secs() - 10;
+        let (tx, rx) = watch::channel(valid("ASIAOLD", SECRET, past, past - 900));
+        let poke = Arc::new(Notify::new());
+        let endpoint = Endpoint::start_with(
+            rx,
+            Options {
+                renew: Some(poke.clone()),
+                ..test_options()
+            },
+        )
+        .await
+        .unwrap();
+        let renewer = tokio::spawn(async move {
+            poke.notified().await;
+            let later = now_secs() + 3600;
+            let _ = tx.send(valid("ASIANEW", SECRET, later, later - 900));
+            tx
+        });
+        let reply = get(&endpoint, Some(endpoint.token.expose())).await;
+        assert_eq!(reply.status, 200, "{}", reply.raw);
+        assert!(reply.body.contains("ASIANEW"), "{}", reply.body);
+        let _tx = renewer.await.unwrap();
+        // Without the right token, nothing is poked and nothing waits.
+        let reply = get(&endpoint, Some("wrong")).await;
+        assert_eq!(reply.status, 403);
+    }
+
+    mod properties {
+        //! Any request at all: never a panic, and never credentials without the token.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn shared(token: &str) -> Shared {
+            let (_tx, rx) = watch::channel(valid(
+                "ASIAPROP",
+                SECRET,
+                now_secs() + 3600,
+                now_secs() + 2700,
+            ));
+            Shared {
+                token: Secret::new(token),
+                state: rx,
+                log: RequestLog::open(None).unwrap(),
+                renew: None,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(10_000))]
+            #[test]
+            fn any_request_is_answered_without_panic(
+                method in prop_oneof![Just("GET".to_string()), Just("POST".to_string()), "[A-Z]{1,8}"],
+                path in "/[ -~]{0,40}",
+                headers in proptest::collection::vec(("[A-Za-z-]{1,20}", "[ -~]{0,80}"), 0..6),
+                auth in proptest::option::of("[ -~]{0,80}"),
+                right in any::<bool>(),
+            ) {
+                let token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+                let shared = shared(token);
+                let mut b = Request::builder().method(method.as_str()).uri(path.as_str());
+                for (k, v) in &headers {
+                    b = b.header(k.as_str(), v.as_str());
+                }
+                let sent_right = right && method == "GET";
+                if right {
+                    b = b.header(AUTHORIZATION, token);
+                } else if let Some(a) = &auth {
+                    b = b.header(AUTHORIZATION, a.as_str());
+                }
+                let Ok(req) = b.body(()) else { return Ok(()) };
+                let (resp, key) = answer(&shared, &req, SystemTime::now());
+                let status = resp.status().as_u16();
+                prop_assert!([200, 401, 403, 405].contains(&status), "{status}");
+                if key.is_some() {
+                    prop_assert_eq!(status, 200);
+                    prop_assert!(authorize(&shared.token, &req).is_ok());
+                }
+                if sent_right && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+                    prop_assert_eq!(status, 200);
+                }
+            }
+        }
     }
 
     #[test]

@@ -532,6 +532,120 @@ mod tests {
         });
     }
 
+    /// A wall clock that a suspend moves: every sleep returns at once, with the wall
+    /// clock moved on by the sleep plus `jump`.
+    #[derive(Clone)]
+    struct Suspending {
+        now: Arc<std::sync::Mutex<SystemTime>>,
+        jump: Duration,
+        sleeps: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl WallClock for Suspending {
+        fn now(&self) -> SystemTime {
+            *self.now.lock().unwrap()
+        }
+        async fn sleep(&self, d: Duration) {
+            *self.now.lock().unwrap() += d + self.jump;
+            self.sleeps
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Renewals that succeed, each an hour from the fake wall clock's now, noting how
+    /// many sleeps had happened when each was asked for.
+    struct Renews {
+        clock: Suspending,
+        at_sleep: std::sync::Mutex<Vec<usize>>,
+    }
+
+    impl Renew for Renews {
+        async fn renew(&self) -> Result<Entry, CredentialsError> {
+            let sleeps = self.clock.sleeps.load(std::sync::atomic::Ordering::SeqCst);
+            self.at_sleep.lock().unwrap().push(sleeps);
+            let mut e = entry(Duration::ZERO);
+            e.credentials.access_key_id = format!("ASIANEW{sleeps}");
+            e.credentials.expiration = (self.clock.now() + Duration::from_secs(3600))
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            Ok(e)
+        }
+    }
+
+    #[test]
+    fn after_a_suspend_that_overshot_the_refresh_time_the_refresher_renews_at_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let clock = Suspending {
+                now: Arc::new(std::sync::Mutex::new(SystemTime::now())),
+                // Every sleep hides a two-hour suspend.
+                jump: Duration::from_secs(2 * 3600),
+                sleeps: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            };
+            let renews = Arc::new(Renews {
+                clock: clock.clone(),
+                at_sleep: std::sync::Mutex::new(Vec::new()),
+            });
+            // An hour left, renewed 15 minutes before expiry: due in 45 minutes.
+            let first = entry(Duration::from_secs(3600));
+            let window = Duration::from_secs(900);
+            let (tx, mut rx) = watch::channel(valid(&first, window));
+            let task = tokio::spawn(refresher(
+                renews.clone(),
+                first,
+                tx,
+                window,
+                clock.clone(),
+                Arc::new(Notify::new()),
+            ));
+            for _ in 0..3 {
+                tokio::time::timeout(Duration::from_secs(5), rx.changed())
+                    .await
+                    .expect("no renewal")
+                    .unwrap();
+                match &*rx.borrow_and_update() {
+                    CredentialState::Valid { credentials, .. } => {
+                        assert!(credentials.access_key_id.starts_with("ASIANEW"));
+                    }
+                    CredentialState::Expired { message } => {
+                        panic!("503 while renewal works: {message}")
+                    }
+                }
+            }
+            task.abort();
+            // Each renewal came right after the one sleep (of at most WALL_STEP) that the
+            // suspend overshot: never a second sleep first.
+            let at = renews.at_sleep.lock().unwrap().clone();
+            assert_eq!(&at[..3], &[1, 2, 3], "{at:?}");
+        });
+    }
+
+    #[test]
+    fn the_refresher_never_sleeps_more_than_a_wall_step_between_looks() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let clock = Suspending {
+                now: Arc::new(std::sync::Mutex::new(SystemTime::now())),
+                jump: Duration::ZERO,
+                sleeps: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            };
+            let start = clock.now();
+            let due = start + Duration::from_secs(45 * 60);
+            sleep_until(&clock, due, &Notify::new()).await;
+            // 45 minutes in steps of 30 s: 90 looks at the wall clock.
+            assert_eq!(clock.sleeps.load(std::sync::atomic::Ordering::SeqCst), 90);
+            assert!(clock.now() >= due);
+        });
+    }
+
     #[test]
     fn errored_state_must_be_new() {
         let dir = tempfile::tempdir().unwrap();
