@@ -278,6 +278,12 @@ impl Cache {
     }
 }
 
+impl From<CacheError> for crate::error::Error {
+    fn from(e: CacheError) -> Self {
+        crate::error::Error::Role(Box::new(e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{watch, Notify};
 
+use crate::broker::{Broker, CredentialsError, Entry};
 use crate::clock::rfc3339;
 use crate::config::OnHangup;
-use crate::credentials::{Broker, CredentialsError, Entry};
 use crate::isolation::{endpoint_delivery, EnvChange};
 use crate::nested::Marker;
 use crate::server::{CredentialState, Endpoint};
@@ -407,6 +407,12 @@ pub fn recovery_text(path: &Path) -> String {
         path.display(),
         dir.display()
     )
+}
+
+impl From<SupervisorError> for crate::error::Error {
+    fn from(e: SupervisorError) -> Self {
+        crate::error::Error::Role(Box::new(e))
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ fn main() {
         );
         std::process::exit(breakglass::error::SHIM_FAILURE);
     }
-    let code = breakglass::shim::run(argv0.clone(), args, |run| {
+    let env = breakglass::env::Env::capture();
+    let code = breakglass::shim::run(argv0.clone(), args, env, |run| {
         Err(breakglass::shim::hand_to_full_binary(&argv0, &run))
     });
     std::process::exit(code);

@@ -3,16 +3,18 @@
 
 use std::path::PathBuf;
 
+use crate::context::Context;
 use crate::error::Error;
 
-/// Adds `path` (default: the config that applies to `dir`) to the trust list.
-pub fn run(dir: PathBuf, path: Option<PathBuf>) -> Result<i32, Error> {
+/// Adds `path` (default: the config that applies to the directory acted on) to the
+/// trust list.
+pub fn run(ctx: &Context, path: Option<PathBuf>) -> Result<i32, Error> {
     let file = match path {
-        Some(p) => p,
-        None => crate::config::find_config(&dir).ok_or_else(|| {
+        Some(p) => ctx.cwd.join(p),
+        None => crate::config::find_config(&ctx.workdir).ok_or_else(|| {
             Error::Message(format!(
                 "no .breakglass.toml at or above {}\n  fix: name the file: `breakglass trust PATH`",
-                dir.display()
+                ctx.workdir.display()
             ))
         })?,
     };

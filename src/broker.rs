@@ -1,9 +1,9 @@
-//! Credentials for the mapped role: from the cache when they have more than
-//! `refresh_before` left, else from STS (through an MFA session when `mfa_serial` is
-//! set, so later refreshes never prompt), written back to the cache.
+//! The credential broker: credentials for the mapped role from the cache when they
+//! have more than `refresh_before` left, else from STS (through an MFA session when
+//! `mfa_serial` is set, so later refreshes never prompt), written back to the cache,
+//! under a cross-process lock that is bounded and says who holds it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -15,12 +15,7 @@ use crate::paths::Dirs;
 use crate::secret::Credentials;
 use crate::sts::{AssumeParams, SourceKind, Sts, StsError, TOTAL_TIMEOUT};
 
-/// How long an MFA session lasts (STS's maximum for GetSessionToken with an IAM user).
-pub const MFA_SESSION: Duration = Duration::from_secs(12 * 3600);
-/// An MFA session with less than this left is not used to start a run.
-const MFA_MIN_LEFT: Duration = Duration::from_secs(15 * 60);
-/// The environment variable holding a one-time MFA code.
-pub const MFA_TOKEN_VAR: &str = "BREAKGLASS_MFA_TOKEN";
+use crate::mfa::{MFA_MIN_LEFT, MFA_SESSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
@@ -52,6 +47,15 @@ pub struct Request {
     pub source_profile: Option<String>,
     pub mfa_serial: Option<String>,
     pub mfa_command: Option<String>,
+    /// A one-time MFA code from the environment (`BREAKGLASS_MFA_TOKEN`).
+    pub mfa_token: Option<crate::secret::Secret>,
+    /// Where the source identity comes from.
+    pub source: SourceKind,
+    /// `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`, for messages.
+    pub sts_endpoint: Option<String>,
+    /// The environment that selects the source identity or the endpoint, hashed into
+    /// the cache key (key ids hashed, never stored).
+    pub env_key: BTreeMap<&'static str, String>,
     /// Cached credentials are used only with more than this left.
     pub refresh_before: Duration,
     /// How long to wait for another process's lock on these credentials.
@@ -91,9 +95,9 @@ struct KeyParams<'a> {
     policy_arns: &'a [String],
 }
 
-/// Environment variables that select the source identity or the endpoint. Key ids are
-/// hashed, never stored.
-fn env_inputs() -> BTreeMap<&'static str, String> {
+/// Environment variables that select the source identity or the endpoint, for the
+/// cache key. Key ids are hashed, never stored.
+pub fn env_inputs(env: &crate::env::Env) -> BTreeMap<&'static str, String> {
     let mut m = BTreeMap::new();
     for k in [
         "AWS_PROFILE",
@@ -105,13 +109,15 @@ fn env_inputs() -> BTreeMap<&'static str, String> {
         "AWS_CONFIG_FILE",
         "AWS_SHARED_CREDENTIALS_FILE",
     ] {
-        if let Ok(v) = std::env::var(k) {
-            m.insert(k, v);
+        if let Some(v) = env.get(k) {
+            m.insert(k, v.to_string());
         }
     }
-    if let Ok(id) = std::env::var("AWS_ACCESS_KEY_ID") {
-        let h = Sha256::digest(id.as_bytes());
-        m.insert("AWS_ACCESS_KEY_ID#sha256", hex::encode(h));
+    if let Some(id) = env.get("AWS_ACCESS_KEY_ID") {
+        m.insert(
+            "AWS_ACCESS_KEY_ID#sha256",
+            hex::encode(Sha256::digest(id.as_bytes())),
+        );
     }
     m
 }
@@ -145,7 +151,7 @@ pub struct Broker {
 
 impl Broker {
     pub fn new(request: Request, dirs: &Dirs) -> Broker {
-        let env = env_inputs();
+        let env = request.env_key.clone();
         let p = &request.params;
         let key = key_of(&KeyInputs {
             v: 1,
@@ -287,6 +293,8 @@ impl Broker {
                 Sts::connect(
                     self.request.source_profile.as_deref(),
                     self.request.region.as_deref(),
+                    self.request.source.clone(),
+                    self.request.sts_endpoint.clone(),
                 )
             })
             .await
@@ -335,6 +343,7 @@ impl Broker {
             Err(_) => Err(StsError::Unreachable {
                 endpoint: crate::sts::endpoint_description(
                     self.request.region.as_deref().unwrap_or("us-east-1"),
+                    self.request.sts_endpoint.as_deref(),
                 ),
                 detail: format!("no answer within {} s", TOTAL_TIMEOUT.as_secs()),
             }
@@ -394,8 +403,18 @@ impl Broker {
         // The prompt or mfa_command blocks: keep it off the runtime's only thread, so the
         // endpoint and the signals stay served during a refresh.
         let (serial_owned, command) = (serial.to_string(), self.request.mfa_command.clone());
+        let token = self
+            .request
+            .mfa_token
+            .as_ref()
+            .map(|t| t.expose().to_string());
         let code = tokio::task::spawn_blocking(move || {
-            mfa_code(&serial_owned, command.as_deref(), interactive)
+            crate::mfa::code(
+                &serial_owned,
+                token.as_deref(),
+                command.as_deref(),
+                interactive,
+            )
         })
         .await
         .map_err(|e| StsError::MfaUnavailable {
@@ -425,135 +444,12 @@ impl Broker {
 
     /// Where the source identity comes from.
     pub fn source(&self) -> SourceKind {
-        SourceKind::detect(self.request.source_profile.as_deref())
+        self.request.source.clone()
     }
 }
 
-/// The MFA code: `BREAKGLASS_MFA_TOKEN`, else `mfa_command`'s output, else a prompt on
-/// the controlling terminal (never stdin, which belongs to terraform).
-fn mfa_code(serial: &str, command: Option<&str>, interactive: bool) -> Result<String, StsError> {
-    let unavailable = |why: String| StsError::MfaUnavailable {
-        serial: serial.to_string(),
-        why,
-    };
-    if interactive {
-        if let Ok(code) = std::env::var(MFA_TOKEN_VAR) {
-            if !code.trim().is_empty() {
-                return Ok(code.trim().to_string());
-            }
-        }
-    }
-    if let Some(cmd) = command {
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(cmd)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .map_err(|e| unavailable(format!("mfa_command could not run: {e}")))?;
-        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !out.status.success() || code.is_empty() {
-            return Err(unavailable(format!(
-                "mfa_command failed ({}) or printed no code",
-                out.status
-            )));
-        }
-        return Ok(code);
-    }
-    if !interactive {
-        return Err(unavailable(
-            "the MFA session expired during the run and there is no way to ask for a new code without interrupting terraform".to_string(),
-        ));
-    }
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|_| unavailable("there is no terminal to ask for a code".to_string()))?;
-    let mut writer = &tty;
-    let _ = write!(writer, "breakglass: MFA code for {serial}: ");
-    let _ = writer.flush();
-    let mut line = String::new();
-    std::io::BufReader::new(&tty)
-        .read_line(&mut line)
-        .map_err(|e| unavailable(format!("reading the code failed: {e}")))?;
-    let code = line.trim().to_string();
-    if code.is_empty() {
-        return Err(unavailable("no code was entered".to_string()));
-    }
-    Ok(code)
-}
-
-/// Fills a `session_name` / `source_identity` template: `{user}`, `{host}`, `{workspace}`.
-pub fn expand_template(template: &str, workspace: &str) -> String {
-    template
-        .replace("{user}", &local_user())
-        .replace("{host}", &host_name())
-        .replace("{workspace}", workspace)
-}
-
-/// Cleans a name to STS's rules for session names and source identities:
-/// 2 to 64 characters of `[\w+=,.@-]`; others become `-`.
-pub fn clean_sts_name(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(64)
-        .collect();
-    while s.len() < 2 {
-        s.push('-');
-    }
-    s
-}
-
-/// The local user's name.
-pub fn local_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| {
-            // SAFETY: getuid has no preconditions and cannot fail.
-            format!("uid{}", unsafe { libc::getuid() })
-        })
-}
-
-/// This machine's host name.
-pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its whole length; gethostname NUL-terminates
-    // within it or truncates.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown-host".to_string();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_names_follow_sts_rules() {
-        assert_eq!(clean_sts_name("breakglass-alice"), "breakglass-alice");
-        assert_eq!(clean_sts_name("bg alice/ü"), "bg-alice--");
-        assert_eq!(clean_sts_name("x"), "x-");
-        assert_eq!(clean_sts_name(&"a".repeat(100)).len(), 64);
-        assert_eq!(clean_sts_name("a=b,c.d@e+f_g"), "a=b,c.d@e+f_g");
-    }
-
-    #[test]
-    fn templates_fill_user_host_and_workspace() {
-        let s = expand_template("bg-{user}-{workspace}", "prod");
-        assert!(s.ends_with("-prod") && !s.contains('{'), "{s}");
-        assert!(!expand_template("{host}", "x").is_empty());
+impl From<CredentialsError> for crate::error::Error {
+    fn from(e: CredentialsError) -> Self {
+        crate::error::Error::Role(Box::new(e))
     }
 }
