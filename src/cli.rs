@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::activation::{self, Activation};
-use crate::audit;
 use crate::config::{format_duration, parse_duration};
 use crate::credentials::{local_user, Broker};
 use crate::doctor;
@@ -17,7 +16,10 @@ use crate::mode::{self, Reason};
 use crate::paths::Dirs;
 use crate::run::{self, RoleRun};
 use crate::shim::{self, ShimRun};
+use crate::sink::CommandEvent;
 use crate::supervisor::ChildSpec;
+
+mod log;
 
 /// A drop-in `terraform` for the day the deployment platform is down.
 ///
@@ -115,13 +117,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the audit trail of break-glass runs.
+    /// Show the audit trail of break-glass runs (this machine's, or the team's).
     Log {
         #[arg(long)]
         json: bool,
-        /// Only runs started within this duration, e.g. 24h.
+        /// Only runs started within this duration, e.g. 24h (with --team: default 24h).
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
+        /// The team's trail from the project's [audit] S3 prefix, starts paired with ends.
+        #[arg(long, conflicts_with = "flush")]
+        team: bool,
+        /// Send the queued team-trail events and alerts now.
+        #[arg(long)]
+        flush: bool,
     },
     /// Print shell completions.
     Completions {
@@ -151,7 +159,7 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
         Command::Credentials => print_env(chdir, true),
         Command::Install { dir, print_dir } => install(dir, print_dir),
         Command::Uninstall { dir } => uninstall(dir),
-        Command::Logout => logout(),
+        Command::Logout => logout(chdir),
         Command::Recover => recover(chdir),
         Command::Init {
             role,
@@ -161,7 +169,20 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
             force,
         } => crate::scaffold::init(chdir, role, read_role, region, enable, force),
         Command::Doctor { json } => run_doctor(chdir, json),
-        Command::Log { json, since } => log(json, since),
+        Command::Log {
+            json,
+            since,
+            team,
+            flush,
+        } => log::run(
+            chdir,
+            log::LogArgs {
+                json,
+                since,
+                team,
+                flush,
+            },
+        ),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -360,7 +381,7 @@ fn roles(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
 const MAX_ACTIVATION: Duration = Duration::from_secs(24 * 3600);
 
 fn on(chdir: Option<PathBuf>, reason: &str, duration: &str) -> Result<i32, Error> {
-    let run = context(chdir, &[])?;
+    let run = context(chdir.clone(), &[])?;
     let project = run::project(&run)?;
     if reason.trim().is_empty() {
         return Err(Error::Message(
@@ -399,12 +420,23 @@ fn on(chdir: Option<PathBuf>, reason: &str, duration: &str) -> Result<i32, Error
         a.until_rfc3339(),
         format_duration(d)
     );
+    // The team trail and its alert: under the activation just recorded.
+    let run = role_context(chdir, &[], "on");
+    if let Some(event) = run.ok().and_then(|r| CommandEvent::prepare(&r, "on")) {
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert("until".to_string(), a.until_rfc3339().into());
+        event.send(&extra);
+    }
     Ok(0)
 }
 
 fn off(chdir: Option<PathBuf>) -> Result<i32, Error> {
-    let run = context(chdir, &[])?;
+    let run = context(chdir.clone(), &[])?;
     let project = run::project(&run)?;
+    // Credentials for the team trail while the activation (and its reason) still holds.
+    let event = role_context(chdir, &[], "off")
+        .ok()
+        .and_then(|r| CommandEvent::prepare(&r, "off"));
     let was = activation::deactivate(&dirs()?, &project.root)
         .map_err(|e| Error::Message(format!("cannot end the activation: {e}")))?;
     eprintln!(
@@ -416,6 +448,9 @@ fn off(chdir: Option<PathBuf>) -> Result<i32, Error> {
         },
         project.root.display()
     );
+    if let Some(event) = event {
+        event.send(&Default::default());
+    }
     Ok(0)
 }
 
@@ -602,7 +637,13 @@ fn uninstall(dir: Option<PathBuf>) -> Result<i32, Error> {
     Ok(0)
 }
 
-fn logout() -> Result<i32, Error> {
+fn logout(chdir: Option<PathBuf>) -> Result<i32, Error> {
+    // In a project with a team trail, the event goes out before the cache is cleared.
+    if let Ok(run) = role_context(chdir, &[], "logout") {
+        if let Some(event) = CommandEvent::prepare_cached(&run, "logout") {
+            event.send(&Default::default());
+        }
+    }
     let n = Broker::clear(&dirs()?)
         .map_err(|e| Error::Message(format!("cannot clear the credential cache: {e}")))?;
     eprintln!("breakglass: removed {n} cached credential file(s)");
@@ -618,62 +659,4 @@ fn run_doctor(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
         doctor::print_human(&checks);
     }
     Ok(if doctor::any_failed(&checks) { 1 } else { 0 })
-}
-
-fn log(json: bool, since: Option<String>) -> Result<i32, Error> {
-    let path = audit::log_path(&dirs()?);
-    let records = audit::read(&path)
-        .map_err(|e| Error::Message(format!("cannot read {}: {e}", path.display())))?;
-    let cutoff = match since {
-        Some(s) => {
-            let d = parse_duration(&s).map_err(|e| {
-                Error::Message(format!(
-                    "--since {s}: {e}\n  fix: use a duration such as 24h"
-                ))
-            })?;
-            Some(SystemTime::now().checked_sub(d).unwrap_or(UNIX_EPOCH))
-        }
-        None => None,
-    };
-    let records: Vec<_> = records
-        .into_iter()
-        .filter(
-            |r| match (cutoff, crate::clock::parse_rfc3339(&r.started)) {
-                (Some(c), Some(t)) => t >= c,
-                _ => true,
-            },
-        )
-        .collect();
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&records).unwrap_or_default()
-        );
-        return Ok(0);
-    }
-    if records.is_empty() {
-        eprintln!(
-            "breakglass: no break-glass runs recorded in {}",
-            path.display()
-        );
-    }
-    for r in records {
-        println!(
-            "{}  {:<9} exit {:<4} {}@{}  {}  {} {}{}",
-            r.started,
-            r.kind,
-            r.exit_code
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "-".into()),
-            r.user,
-            r.host,
-            r.role_arn,
-            r.project,
-            r.args.join(" "),
-            r.reason
-                .map(|x| format!("  reason: {x}"))
-                .unwrap_or_default()
-        );
-    }
-    Ok(0)
 }

@@ -194,6 +194,13 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
         }
     }
 
+    // audit.sink: the team trail, written as the run's role.
+    checks.push(crate::sink::check::run(
+        &rt,
+        shim,
+        probe.as_ref().map(|(entry, _)| entry),
+    ));
+
     // state.*
     let backend = match backend::find(&shim.workdir) {
         Ok(b) => b,

@@ -177,6 +177,8 @@ pub struct RoleRun {
     /// The audit record, completed when the run ends.
     audit: Record,
     audit_log: std::path::PathBuf,
+    /// The team audit trail (`[audit]`), when the project has one.
+    trail: Option<crate::sink::Trail>,
 }
 
 impl RoleRun {
@@ -221,7 +223,13 @@ impl RoleRun {
             workdir: run.workdir.clone(),
             audit,
             audit_log: audit::log_path(&dirs),
+            trail: crate::sink::Trail::for_project(project, &dirs),
         })
+    }
+
+    /// The run's audit record as it stands (for events of commands such as `on`).
+    pub fn audit_record(&self) -> &Record {
+        &self.audit
     }
 
     /// Credentials for the run, announced on stderr. A refused attempt is recorded in
@@ -250,6 +258,18 @@ impl RoleRun {
                 self.audit_log.display()
             );
         }
+        // The team trail's end event is built from this same local record, so every
+        // field it carries (exit code, hang-up, ...) reaches the trail too. No exit
+        // code means terraform is about to be exec'd: a hand-over, with no end to come.
+        if let Some(trail) = &mut self.trail {
+            let kind = match exit_code {
+                Some(_) => crate::sink::event::END,
+                None => crate::sink::event::HANDOVER,
+            };
+            let fresh = self.broker.cached();
+            trail.post(kind, &self.audit, &Default::default(), fresh.as_ref());
+            trail.wait();
+        }
     }
 
     /// Runs `child` under the role, supervised (endpoint, refresh, signals), records
@@ -258,6 +278,15 @@ impl RoleRun {
     pub fn supervise(mut self, child: ChildSpec) -> Result<Outcome, Error> {
         let mut rt = None;
         let entry = self.credentials(&mut rt)?;
+        if let Some(trail) = &mut self.trail {
+            // Sent in the background while terraform runs.
+            trail.post(
+                crate::sink::event::START,
+                &self.audit,
+                &Default::default(),
+                Some(&entry),
+            );
+        }
         let runtime = match rt {
             Some(r) => r,
             None => runtime()?,
