@@ -223,21 +223,33 @@ fn terraform_changes(args: &[String]) -> bool {
 /// says who, what, where and why, then the event itself.
 fn alert_for(kind: &str, r: &Record, body: &str) -> Alert {
     let role = r.role_arn.rsplit('/').next().unwrap_or(&r.role_arn);
-    let what = match kind {
-        "on" => "switched break-glass mode on".to_string(),
-        _ => format!("started `{}`", command_line(r)),
+    let (what, short) = match kind {
+        "on" => (
+            "switched break-glass mode on".to_string(),
+            "break-glass ON".to_string(),
+        ),
+        _ => (
+            format!("started `{}`", command_line(r)),
+            format!("{} {}", r.kind, r.subcommand.as_deref().unwrap_or("")),
+        ),
     };
-    let subject: String = format!("breakglass: {}@{} {what} as {role}", r.user, r.host)
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(100)
-        .collect();
+    // The subject is short (SNS allows 100 characters): who, what, which role.
+    let subject: String = format!(
+        "breakglass: {}@{} {} as {role}",
+        r.user,
+        r.host,
+        short.trim()
+    )
+    .chars()
+    .map(|c| {
+        if c.is_ascii() && !c.is_ascii_control() {
+            c
+        } else {
+            '_'
+        }
+    })
+    .take(100)
+    .collect();
     let message = format!(
         "{}@{} {what}\nrole: {}\nreason: {}\nproject: {} (workspace {})\n\n{body}\n",
         r.user,
