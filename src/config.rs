@@ -13,6 +13,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod audit;
+pub use audit::{topic_region, AuditSettings, S3Location};
+
 /// The project config's file name.
 pub const CONFIG_FILE: &str = ".breakglass.toml";
 /// The git-ignored file beside it that overrides it key by key.
@@ -119,6 +122,8 @@ pub struct Settings {
     pub role: RoleSettings,
     pub workspaces: BTreeMap<String, RoleSettings>,
     pub stacks: BTreeMap<String, RoleSettings>,
+    /// `[audit]`: the team audit trail.
+    pub audit: AuditSettings,
 }
 
 /// A project: the directory holding `.breakglass.toml`, and its settings.
@@ -273,6 +278,7 @@ struct RawFile {
     workspaces: BTreeMap<String, RawRole>,
     #[serde(default)]
     stacks: BTreeMap<String, RawRole>,
+    audit: Option<audit::RawAudit>,
 }
 
 #[derive(Deserialize, Default)]
@@ -476,6 +482,11 @@ impl Settings {
                 .unwrap_or_default(),
             workspaces,
             stacks,
+            audit: raw
+                .audit
+                .map(|a| AuditSettings::from_raw(src, a))
+                .transpose()?
+                .unwrap_or_default(),
         };
         if let Some(region) = &settings.region {
             check_region(region)?;
@@ -507,6 +518,7 @@ impl Settings {
         for (pattern, role) in over.stacks {
             self.stacks.entry(pattern).or_default().overlay(role);
         }
+        self.audit.overlay(over.audit);
     }
 }
 

@@ -196,6 +196,13 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
         }
     }
 
+    // audit.sink: the team trail, written as the run's role.
+    checks.push(crate::sink::check::run(
+        &rt,
+        ctx,
+        probe.as_ref().map(|(entry, _)| entry),
+    ));
+
     // state.*
     let backend = match backend::find(&ctx.workdir) {
         Ok(b) => b,
