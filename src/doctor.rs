@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
-use serde::Serialize;
 
 use crate::backend::{self, Backend};
 use crate::broker::{Broker, CredentialsError};
@@ -16,23 +15,7 @@ use crate::context::Context;
 use crate::run;
 use crate::sts::{xml_field, Sts, StsError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-    Skip,
-}
-
-/// One check's result. The ids are part of the spec.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub id: String,
-    pub status: Status,
-    pub summary: String,
-    pub fix: String,
-}
+pub use crate::checks::{Check, Status};
 
 fn check(id: &str, status: Status, summary: impl Into<String>, fix: impl Into<String>) -> Check {
     Check {
@@ -197,7 +180,7 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
     }
 
     // audit.sink: the team trail, written as the run's role.
-    checks.push(crate::sink::check::run(
+    checks.push(crate::trail::check::run(
         &rt,
         ctx,
         probe.as_ref().map(|(entry, _)| entry),
