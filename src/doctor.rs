@@ -33,7 +33,12 @@ pub struct Check {
     pub fix: String,
 }
 
-fn check(id: &str, status: Status, summary: impl Into<String>, fix: impl Into<String>) -> Check {
+pub(crate) fn check(
+    id: &str,
+    status: Status,
+    summary: impl Into<String>,
+    fix: impl Into<String>,
+) -> Check {
     Check {
         id: id.to_string(),
         status,
@@ -266,6 +271,7 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
             "state.encryption",
             "state.public_access",
             "state.access",
+            "state.replica_current",
         ] {
             checks.push(check(
                 id,
@@ -279,7 +285,7 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
         }
         return checks;
     }
-    let Some((_, sts)) = probe else {
+    let Some((entry, sts)) = probe else {
         for id in [
             "state.versioning",
             "state.mfa_delete",
@@ -287,6 +293,7 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
             "state.encryption",
             "state.public_access",
             "state.access",
+            "state.replica_current",
         ] {
             checks.push(check(
                 id,
@@ -309,6 +316,12 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
     let creds_conf = sts_config(&sts, &backend);
     let s3 = aws_sdk_s3::Client::from_conf(creds_conf);
     checks.extend(rt.block_on(bucket_checks(&s3, bucket, key)));
+    checks.push(rt.block_on(crate::state::replica::doctor_check(
+        &project.settings.state,
+        &shim.workdir,
+        &workspace,
+        &entry,
+    )));
     checks
 }
 

@@ -29,6 +29,7 @@ pub mod secret;
 pub mod server;
 pub mod shim;
 pub mod signals;
+pub mod state;
 pub mod sts;
 pub mod supervisor;
 pub mod terraform;

@@ -153,16 +153,22 @@ pub fn obtain(
     Ok(runtime.block_on(broker.obtain(true))?)
 }
 
-/// The one line on stderr that says which role the run uses.
-pub fn announce(entry: &Entry, cached: bool) {
+/// The one line on stderr that says which role the run uses (and, while the project
+/// is failed over to its state replica, says so).
+pub fn announce(entry: &Entry, cached: bool, failed_over: bool) {
     let left = entry.credentials.remaining(SystemTime::now());
     eprintln!(
-        "breakglass: as {} (session {}), credentials until {} ({} left{})",
+        "breakglass: as {} (session {}), credentials until {} ({} left{}){}",
         entry.role_arn,
         entry.session_name,
         crate::clock::rfc3339(entry.credentials.expires_at()),
         format_duration(left),
-        if cached { ", cached" } else { "" }
+        if cached { ", cached" } else { "" },
+        if failed_over {
+            format!(". {}", crate::state::marker::BANNER_NOTE)
+        } else {
+            String::new()
+        }
     );
 }
 
@@ -177,6 +183,9 @@ pub struct RoleRun {
     /// The audit record, completed when the run ends.
     audit: Record,
     audit_log: std::path::PathBuf,
+    /// The banner was printed (work done under the role before the child, by
+    /// `own_credentials`, shares it).
+    announced: bool,
 }
 
 impl RoleRun {
@@ -221,16 +230,46 @@ impl RoleRun {
             workdir: run.workdir.clone(),
             audit,
             audit_log: audit::log_path(&dirs),
+            announced: false,
         })
+    }
+
+    /// Records the run in the audit trail under the breakglass command that made it
+    /// (`state restore VERSION_ID`) instead of terraform's arguments.
+    pub fn audit_as(mut self, args: &[&str]) -> RoleRun {
+        self.audit.subcommand = args.first().map(|a| a.to_string());
+        self.audit.args = args.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// Credentials for work breakglass does itself under the role (reading the state
+    /// bucket), announced like a run's; a refused attempt is recorded. Finish with
+    /// `supervise` or `finish`.
+    pub fn own_credentials(
+        &mut self,
+        rt: &mut Option<tokio::runtime::Runtime>,
+    ) -> Result<Entry, Error> {
+        self.credentials(rt)
+    }
+
+    /// Records work done without a child (after `own_credentials`) with its exit code.
+    pub fn finish(mut self, exit_code: i32) {
+        self.record(Some(exit_code));
     }
 
     /// Credentials for the run, announced on stderr. A refused attempt is recorded in
     /// the audit trail too, with the shim's exit code.
     fn credentials(&mut self, rt: &mut Option<tokio::runtime::Runtime>) -> Result<Entry, Error> {
-        self.audit.started = audit::now();
+        if !self.announced {
+            self.audit.started = audit::now();
+        }
         match obtain(&self.broker, rt) {
             Ok((entry, cached)) => {
-                announce(&entry, cached);
+                if !self.announced {
+                    let over = crate::state::marker::failed_over(&self.workdir);
+                    announce(&entry, cached, over);
+                    self.announced = true;
+                }
                 self.audit.source_arn = entry.source_arn.clone();
                 Ok(entry)
             }
