@@ -19,6 +19,8 @@ use crate::run::{self, RoleRun};
 use crate::shim::{self, ShimRun};
 use crate::supervisor::ChildSpec;
 
+mod state;
+
 /// A drop-in `terraform` for the day the deployment platform is down.
 ///
 /// Install it with `breakglass install`, put the printed directory first on PATH,
@@ -123,6 +125,12 @@ pub enum Command {
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
     },
+    /// When the state itself is hurt: list its versions, restore one, fail over to the
+    /// replica and back.
+    State {
+        #[command(subcommand)]
+        command: state::StateCommand,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -162,6 +170,7 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
         } => crate::scaffold::init(chdir, role, read_role, region, enable, force),
         Command::Doctor { json } => run_doctor(chdir, json),
         Command::Log { json, since } => log(json, since),
+        Command::State { command } => state::run(chdir, command),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -223,15 +232,17 @@ fn status(chdir: Option<PathBuf>, prompt: bool) -> Result<i32, Error> {
         }
         _ => None,
     };
+    let failed_over = crate::state::marker::failed_over(&run.workdir);
     if prompt {
+        let over = if failed_over { " FAILED OVER" } else { "" };
         if let Some(Ok(t)) = &target {
             let name = t.arn.rsplit('/').next().unwrap_or(&t.arn);
             match &cached {
                 Some(e) => println!(
-                    "{name} {}m",
+                    "{name} {}m{over}",
                     e.credentials.remaining(SystemTime::now()).as_secs() / 60
                 ),
-                None => println!("{name}"),
+                None => println!("{name}{over}"),
             }
         }
         return Ok(0);
@@ -291,6 +302,9 @@ fn status(chdir: Option<PathBuf>, prompt: bool) -> Result<i32, Error> {
             e.to_string().lines().next().unwrap_or("")
         ),
     };
+    if failed_over {
+        let _ = writeln!(out, "state:       {}", crate::state::marker::BANNER_NOTE);
+    }
     let _ = match &cached {
         Some(e) => writeln!(
             out,
