@@ -1,22 +1,23 @@
 //! `breakglass state versions|restore|failover|failback`: the state commands. Each runs
 //! under the mapped role (`versions` under the read role when there is one), terraform
 //! itself does every write (`state push`, `init -reconfigure`), and each is audited.
+//! The failover pair lives in [`switch`].
 
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::{Error, SHIM_FAILURE};
 use crate::run::{self, RoleRun};
 use crate::shim::{self, ShimRun};
-use crate::state::failover::{self, Failback};
 use crate::state::location::{self, Location};
-use crate::state::marker::{self, OVERRIDE_FILE};
 use crate::state::replica;
 use crate::state::restore::{self, Outcome};
 use crate::state::s3::Store;
 use crate::state::{versions, StateError};
 use crate::supervisor::ChildSpec;
+
+mod switch;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum StateCommand {
@@ -45,8 +46,8 @@ pub fn run(chdir: Option<PathBuf>, command: StateCommand) -> Result<i32, Error> 
     match command {
         StateCommand::Versions { json } => list(chdir, json),
         StateCommand::Restore { version_id, yes } => restore(chdir, &version_id, yes),
-        StateCommand::Failover => failover(chdir),
-        StateCommand::Failback => failback(chdir),
+        StateCommand::Failover => switch::failover(chdir),
+        StateCommand::Failback => switch::failback(chdir),
     }
 }
 
@@ -181,8 +182,8 @@ fn restore(chdir: Option<PathBuf>, version_id: &str, yes: bool) -> Result<i32, E
     let mut role = RoleRun::new(&run, "state restore")?.audit_as(&["state", "restore", version_id]);
     let mut rt = None;
     let entry = role.own_credentials(&mut rt)?;
-    let planned = runtime(&mut rt)?
-        .block_on(async { restore::plan(&Store::connect(&entry, loc).await, version_id).await });
+    let store = runtime(&mut rt)?.block_on(Store::connect(&entry, loc));
+    let planned = runtime(&mut rt)?.block_on(restore::plan(&store, version_id));
     let plan = match planned {
         Ok(Outcome::Ready(plan)) => plan,
         Ok(Outcome::AlreadyCurrent) => {
@@ -223,270 +224,16 @@ fn restore(chdir: Option<PathBuf>, version_id: &str, yes: bool) -> Result<i32, E
         );
         return Ok(code);
     }
-    eprintln!(
-        "breakglass: restored version {version_id} of {url} (serial {} or above)",
-        plan.to_serial
-    );
+    // terraform adds one to the serial when what it writes differs from what it read.
+    let now = runtime(&mut rt)?
+        .block_on(replica::read_state(&store))
+        .ok()
+        .flatten()
+        .map_or_else(|| "?".to_string(), |s| s.serial.to_string());
+    eprintln!("breakglass: restored version {version_id} of {url}; the state is now serial {now}");
     if let Some(r) = &plan.replaced {
-        eprintln!("  the replaced version {r} stays in the bucket's history: `breakglass state restore {r}` undoes this");
+        eprintln!("  undo: `breakglass state restore {r}`");
     }
     eprintln!("  next: `terraform plan` shows what it takes to reach the configuration again");
-    Ok(0)
-}
-
-fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
-    let run = context(chdir, &["init"], "state failover")?;
-    let dir = run.workdir.clone();
-    if marker::failed_over(&dir) {
-        return Err(StateError::refused(
-            format!("{} is failed over already ({OVERRIDE_FILE})", dir.display()),
-            "terraform uses the replica already; run `breakglass state failback` once the primary is back",
-        )
-        .into());
-    }
-    let not_ignored = failover::git_guard(&dir)?;
-    let original = location::original_backend(&dir)?;
-    let primary_loc = Location::from_backend(&original, &workspace(&run)?)?;
-    let settings = run::project(&run)?.settings.state.clone();
-    let mut role = RoleRun::new(&run, "state failover")?.audit_as(&["init", "-reconfigure"]);
-    let mut rt = None;
-    let entry = role.own_credentials(&mut rt)?;
-    let found = runtime(&mut rt)?.block_on(async {
-        let primary = Store::connect(&entry, primary_loc.clone()).await;
-        let Some(replica) = replica::resolve(&settings, &primary).await? else {
-            return Err(StateError::refused(
-                format!("no replica is known for s3://{}: it has no replication rule for the state", primary_loc.bucket),
-                "set [state] replica_bucket = \"NAME\" and replica_region = \"REGION\" in .breakglass.toml",
-            ));
-        };
-        let store = Store::connect(&entry, primary_loc.moved(&replica.bucket, &replica.region)).await;
-        let Some(copy) = replica::read_state(&store).await? else {
-            return Err(StateError::refused(
-                format!("the replica {} holds no state: terraform would start from nothing and plan to create everything", store.loc.url()),
-                "check the replica bucket and key (replication may never have run); a failover needs the state there",
-            ));
-        };
-        let now = replica::read_state(&primary).await;
-        Ok((replica, store.loc, copy, now))
-    });
-    let (replica, replica_loc, copy, primary_now) = match found {
-        Ok(x) => x,
-        Err(e) => {
-            role.finish(SHIM_FAILURE);
-            return Err(e.into());
-        }
-    };
-    match &primary_now {
-        Err(e) => eprintln!(
-            "breakglass: the primary {} is out of reach: {}",
-            primary_loc.url(),
-            e.to_string().lines().next().unwrap_or("")
-        ),
-        Ok(Some(p)) if p.lineage != copy.lineage => {
-            role.finish(SHIM_FAILURE);
-            return Err(StateError::refused(
-                format!("the replica {} holds another state (lineage {}) than the primary (lineage {})", replica_loc.url(), copy.lineage, p.lineage),
-                "check which bucket the replication writes to, and [state] replica_bucket",
-            )
-            .into());
-        }
-        Ok(Some(p)) if p.serial > copy.serial => eprintln!(
-            "breakglass: WARNING: the replica lags: it holds serial {}, the primary {}; the changes after serial {} are not in it",
-            copy.serial, p.serial, copy.serial
-        ),
-        Ok(_) => eprintln!(
-            "breakglass: note: the primary {} still answers; failing over anyway",
-            primary_loc.url()
-        ),
-    }
-    if let Some(w) = not_ignored {
-        eprintln!("breakglass: warning: {w}");
-    }
-    let header = failover::header(
-        &primary_loc,
-        &replica,
-        &original,
-        &crate::audit::now(),
-        &crate::credentials::local_user(),
-    );
-    let text = failover::override_text(&original, &replica, &header)?;
-    let path = marker::override_path(&dir);
-    std::fs::write(&path, text)
-        .map_err(|e| StateError::io(format!("write {}", path.display()), e))?;
-    eprintln!(
-        "breakglass: wrote {}: the backend is now s3://{} ({}), serial {} there",
-        path.display(),
-        replica.bucket,
-        replica.region,
-        copy.serial
-    );
-    let done = role.supervise(terraform(
-        &run,
-        &[
-            "init".as_ref(),
-            "-reconfigure".as_ref(),
-            "-input=false".as_ref(),
-        ],
-    ));
-    let code = match done {
-        Ok(o) if o.code == 0 => 0,
-        other => {
-            let _ = std::fs::remove_file(&path);
-            let why = match &other {
-                Ok(o) => format!("exit {}", o.code),
-                Err(e) => e.to_string(),
-            };
-            return Err(Error::Message(format!(
-                "`terraform init -reconfigure` failed ({why}): the failover did not happen, and {OVERRIDE_FILE} was removed\n  fix: read terraform's message above, then run `breakglass state failover` again"
-            )));
-        }
-    };
-    eprintln!("{}", failover::banner(&replica_loc, &replica.from));
-    Ok(code)
-}
-
-/// Where the override waits while a failback switches back to the primary.
-fn aside(dir: &Path) -> PathBuf {
-    dir.join(format!(".{OVERRIDE_FILE}.failback"))
-}
-
-/// Puts the override back and points terraform at the replica again, after a failback
-/// that could not finish.
-fn stay_failed_over(run: &ShimRun, what: &str) -> Error {
-    let dir = &run.workdir;
-    let back = std::fs::rename(aside(dir), marker::override_path(dir));
-    let reinit = back.as_ref().ok().map(|_| {
-        under_role(
-            run,
-            "state failback",
-            &["init", "-reconfigure", "-input=false"],
-        )
-    });
-    let state = match (back, reinit) {
-        (Ok(()), Some(Ok(0))) => "the project is still failed over to the replica".to_string(),
-        (Err(e), _) => format!(
-            "{} could not be put back ({e}): rename {} to {OVERRIDE_FILE}, then run `terraform init -reconfigure`",
-            OVERRIDE_FILE,
-            aside(dir).display()
-        ),
-        _ => format!("{OVERRIDE_FILE} is back, but `terraform init -reconfigure` failed: run it again"),
-    };
-    Error::Message(format!(
-        "{what}; {state}\n  fix: read terraform's message above, then run `breakglass state failback` again"
-    ))
-}
-
-fn failback(chdir: Option<PathBuf>) -> Result<i32, Error> {
-    let run = context(chdir, &["init"], "state failback")?;
-    let dir = run.workdir.clone();
-    let Some(over) = location::override_backend(&dir)? else {
-        return Err(StateError::refused(
-            format!(
-                "{} is not failed over: there is no {OVERRIDE_FILE}",
-                dir.display()
-            ),
-            "nothing to do; `breakglass status` shows the state of the project",
-        )
-        .into());
-    };
-    failover::git_guard(&dir)?;
-    let ws = workspace(&run)?;
-    let primary_loc = Location::from_backend(&location::original_backend(&dir)?, &ws)?;
-    let replica_loc = Location::from_backend(&over, &ws)?;
-    let mut role = RoleRun::new(&run, "state failback")?.audit_as(&["init", "-reconfigure"]);
-    let mut rt = None;
-    let entry = role.own_credentials(&mut rt)?;
-    let read = runtime(&mut rt)?.block_on(async {
-        let replica = Store::connect(&entry, replica_loc.clone()).await;
-        let Some(copy) = replica::read_state(&replica).await? else {
-            return Err(StateError::refused(
-                format!("the replica {} holds no state", replica_loc.url()),
-                format!("nothing to bring home: to end the failover, delete {OVERRIDE_FILE} and run `terraform init -reconfigure`"),
-            ));
-        };
-        let primary = Store::connect(&entry, primary_loc.clone()).await;
-        let home = replica::read_state(&primary).await.map_err(|e| {
-            StateError::refused(
-                format!("the primary {} is still out of reach: {}", primary_loc.url(), e.to_string().lines().next().unwrap_or("")),
-                "stay failed over; run `breakglass state failback` again when the primary's region is back",
-            )
-        })?;
-        let decision = failover::decide(home.as_ref(), &copy, &primary_loc.url(), &replica_loc.url())?;
-        Ok((copy, home, decision))
-    });
-    let (copy, home, decision) = match read {
-        Ok(x) => x,
-        Err(e) => {
-            role.finish(SHIM_FAILURE);
-            return Err(e.into());
-        }
-    };
-    eprintln!(
-        "breakglass: the replica holds serial {}, the primary {}: {}",
-        copy.serial,
-        home.as_ref()
-            .map_or("no state".to_string(), |h| h.serial.to_string()),
-        match decision {
-            Failback::Push => "pushing the replica's state to the primary",
-            Failback::NothingNew => "nothing was written during the failover",
-        }
-    );
-    let file = state_file(&copy.with_serial(copy.serial))?;
-    std::fs::rename(marker::override_path(&dir), aside(&dir))
-        .map_err(|e| StateError::io(format!("move {OVERRIDE_FILE} aside"), e))?;
-    let init = role.supervise(terraform(
-        &run,
-        &[
-            "init".as_ref(),
-            "-reconfigure".as_ref(),
-            "-input=false".as_ref(),
-        ],
-    ));
-    match init {
-        Ok(o) if o.code == 0 => {}
-        Ok(o) => {
-            return Err(stay_failed_over(
-                &run,
-                &format!(
-                    "`terraform init -reconfigure` for the primary failed (exit {})",
-                    o.code
-                ),
-            ))
-        }
-        Err(e) => return Err(stay_failed_over(&run, &e.to_string())),
-    }
-    if decision == Failback::Push {
-        let path = file.path().to_string_lossy().into_owned();
-        let pushed = RoleRun::new(&run, "state failback").and_then(|r| {
-            Ok(r.audit_as(&["state", "push", "<replica state>"])
-                .supervise(terraform(
-                    &run,
-                    &["state".as_ref(), "push".as_ref(), path.as_ref()],
-                ))?)
-        });
-        match pushed {
-            Ok(o) if o.code == 0 => {}
-            Ok(o) => {
-                return Err(stay_failed_over(
-                    &run,
-                    &format!(
-                        "`terraform state push` to the primary failed (exit {})",
-                        o.code
-                    ),
-                ))
-            }
-            Err(e) => return Err(stay_failed_over(&run, &e.to_string())),
-        }
-    }
-    if let Err(e) = std::fs::remove_file(aside(&dir)) {
-        eprintln!(
-            "breakglass: warning: could not remove {}: {e}; delete it yourself",
-            aside(&dir).display()
-        );
-    }
-    eprintln!(
-        "breakglass: failed back: the state is home in {} again and {OVERRIDE_FILE} is gone; `terraform plan` should show no changes",
-        primary_loc.url()
-    );
     Ok(0)
 }
