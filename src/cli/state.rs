@@ -91,6 +91,13 @@ fn under_role(run: &ShimRun, kind: &str, args: &[&str]) -> Result<i32, Error> {
     Ok(role.supervise(terraform(run, &args))?.code)
 }
 
+/// Records a state command that stopped after it got its credentials, and returns the
+/// error.
+fn stopped(role: RoleRun, e: impl Into<Error>) -> Error {
+    role.finish(SHIM_FAILURE);
+    e.into()
+}
+
 /// Prints on stdout, ignoring a closed pipe.
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
@@ -105,6 +112,7 @@ fn list(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
     let loc = Location::from_backend(&backend, &workspace(&run)?)?;
     let mut role = RoleRun::new(&run, "state versions")?.audit_as(&["state", "versions"]);
     let mut rt = None;
+    runtime(&mut rt)?;
     let entry = role.own_credentials(&mut rt)?;
     if failed_over {
         eprintln!("breakglass: FAILED OVER: these are the versions in the replica");
@@ -113,10 +121,7 @@ fn list(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
         .block_on(async { versions::rows(&Store::connect(&entry, loc.clone()).await).await });
     let (rows, more) = match result {
         Ok(x) => x,
-        Err(e) => {
-            role.finish(SHIM_FAILURE);
-            return Err(e.into());
-        }
+        Err(e) => return Err(stopped(role, e)),
     };
     role.finish(0);
     if json {
@@ -181,6 +186,7 @@ fn restore(chdir: Option<PathBuf>, version_id: &str, yes: bool) -> Result<i32, E
     let url = loc.url();
     let mut role = RoleRun::new(&run, "state restore")?.audit_as(&["state", "restore", version_id]);
     let mut rt = None;
+    runtime(&mut rt)?;
     let entry = role.own_credentials(&mut rt)?;
     let store = runtime(&mut rt)?.block_on(Store::connect(&entry, loc));
     let planned = runtime(&mut rt)?.block_on(restore::plan(&store, version_id));
@@ -191,10 +197,7 @@ fn restore(chdir: Option<PathBuf>, version_id: &str, yes: bool) -> Result<i32, E
             eprintln!("breakglass: version {version_id} is the current state of {url}: nothing to restore");
             return Ok(0);
         }
-        Err(e) => {
-            role.finish(SHIM_FAILURE);
-            return Err(e.into());
-        }
+        Err(e) => return Err(stopped(role, e)),
     };
     eprint!("breakglass: {}", plan.summary(&url));
     if !yes {
@@ -205,13 +208,13 @@ fn restore(chdir: Option<PathBuf>, version_id: &str, yes: bool) -> Result<i32, E
                 eprintln!("breakglass: not restored");
                 return Ok(1);
             }
-            Err(e) => {
-                role.finish(SHIM_FAILURE);
-                return Err(e);
-            }
+            Err(e) => return Err(stopped(role, e)),
         }
     }
-    let file = state_file(&plan.document)?;
+    let file = match state_file(&plan.document) {
+        Ok(f) => f,
+        Err(e) => return Err(stopped(role, e)),
+    };
     let code = role
         .supervise(terraform(
             &run,

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{context, runtime, state_file, terraform, under_role, workspace};
-use crate::error::{Error, SHIM_FAILURE};
+use super::{context, runtime, state_file, stopped, terraform, under_role, workspace};
+use crate::error::Error;
 use crate::run::{self, RoleRun};
 use crate::shim::ShimRun;
 use crate::state::failover::{self, Failback};
@@ -14,13 +14,6 @@ use crate::state::marker::{self, OVERRIDE_FILE};
 use crate::state::replica;
 use crate::state::s3::Store;
 use crate::state::StateError;
-
-/// Records a state command that stopped after it got its credentials, and returns the
-/// error.
-fn stopped(role: RoleRun, e: impl Into<Error>) -> Error {
-    role.finish(SHIM_FAILURE);
-    e.into()
-}
 
 pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
     let run = context(chdir, &["init"], "state failover")?;
@@ -38,6 +31,7 @@ pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
     let settings = run::project(&run)?.settings.state.clone();
     let mut role = RoleRun::new(&run, "state failover")?.audit_as(&["init", "-reconfigure"]);
     let mut rt = None;
+    runtime(&mut rt)?;
     let entry = role.own_credentials(&mut rt)?;
     let found = runtime(&mut rt)?.block_on(async {
         let primary = Store::connect(&entry, primary_loc.clone()).await;
@@ -195,6 +189,7 @@ pub fn failback(chdir: Option<PathBuf>) -> Result<i32, Error> {
     let replica_loc = Location::from_backend(&over, &ws)?;
     let mut role = RoleRun::new(&run, "state failback")?.audit_as(&["init", "-reconfigure"]);
     let mut rt = None;
+    runtime(&mut rt)?;
     let entry = role.own_credentials(&mut rt)?;
     let read = runtime(&mut rt)?.block_on(async {
         let replica = Store::connect(&entry, replica_loc.clone()).await;
