@@ -20,11 +20,14 @@ use super::StateError;
 /// How many entries one ListObjectVersions page asks for.
 pub const PAGE: i32 = 100;
 
+/// The longest one S3 call may take, retries included.
+pub const LIMIT: Duration = Duration::from_secs(20);
+
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(Duration::from_secs(10))
-        .operation_timeout(Duration::from_secs(20))
+        .operation_timeout(LIMIT)
         .read_timeout(Duration::from_secs(10))
         .build()
 }

@@ -33,8 +33,12 @@ pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
     let mut rt = None;
     runtime(&mut rt)?;
     let entry = role.own_credentials(&mut rt)?;
+    let limit = crate::state::s3::LIMIT.as_secs();
     let found = runtime(&mut rt)?.block_on(async {
         let primary = Store::connect(&entry, primary_loc.clone()).await;
+        if settings.replica_bucket.is_none() {
+            eprintln!("breakglass: reading the replication configuration of s3://{} (at most {limit} s)", primary_loc.bucket);
+        }
         let Some(replica) = replica::resolve(&settings, &primary).await? else {
             return Err(StateError::refused(
                 format!("no replica is known for s3://{}: it has no replication rule for the state", primary_loc.bucket),
@@ -48,6 +52,7 @@ pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
                 "check the replica bucket and key (replication may never have run); a failover needs the state there",
             ));
         };
+        eprintln!("breakglass: the replica holds serial {}; asking the primary {} (at most {limit} s)", copy.serial, primary_loc.url());
         let now = replica::read_state(&primary).await;
         Ok((replica, store.loc, copy, now))
     });
@@ -96,11 +101,10 @@ pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
         return Err(stopped(role, e));
     }
     eprintln!(
-        "breakglass: wrote {}: the backend is now s3://{} ({}), serial {} there",
+        "breakglass: wrote {}: the backend is now s3://{} ({})",
         path.display(),
         replica.bucket,
         replica.region,
-        copy.serial
     );
     let done = role.supervise(terraform(
         &run,
