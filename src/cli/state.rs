@@ -7,15 +7,16 @@ use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
+use crate::context::Context;
 use crate::error::{Error, SHIM_FAILURE};
-use crate::run::{self, RoleRun};
-use crate::shim::{self, ShimRun};
+use crate::run::{command_mode, RoleRun, RunSpec};
 use crate::state::location::{self, Location};
 use crate::state::replica;
 use crate::state::restore::{self, Outcome};
 use crate::state::s3::Store;
 use crate::state::{versions, StateError};
 use crate::supervisor::ChildSpec;
+use crate::terraform::{Guard, GUARD_VAR};
 
 mod switch;
 
@@ -42,12 +43,58 @@ pub enum StateCommand {
 }
 
 /// Runs one state command; returns the exit code.
-pub fn run(chdir: Option<PathBuf>, command: StateCommand) -> Result<i32, Error> {
+pub fn run(ctx: &Context, command: StateCommand) -> Result<i32, Error> {
+    let cmd = Cmd::new(ctx)?;
     match command {
-        StateCommand::Versions { json } => list(chdir, json),
-        StateCommand::Restore { version_id, yes } => restore(chdir, &version_id, yes),
-        StateCommand::Failover => switch::failover(chdir),
-        StateCommand::Failback => switch::failback(chdir),
+        StateCommand::Versions { json } => list(&cmd, json),
+        StateCommand::Restore { version_id, yes } => restore(&cmd, &version_id, yes),
+        StateCommand::Failover => switch::failover(&cmd),
+        StateCommand::Failback => switch::failback(&cmd),
+    }
+}
+
+/// Where a state command runs: the context and the real terraform.
+struct Cmd<'a> {
+    ctx: &'a Context,
+    terraform: PathBuf,
+}
+
+impl<'a> Cmd<'a> {
+    fn new(ctx: &'a Context) -> Result<Cmd<'a>, Error> {
+        let guard = Guard::inherit(ctx.env.os(GUARD_VAR));
+        Ok(Cmd {
+            ctx,
+            terraform: crate::shim::locate_terraform(ctx, "terraform", &guard)?,
+        })
+    }
+
+    /// A run under the role, recorded as `kind` with `args` (the write role unless
+    /// `read_only`).
+    fn role(&self, kind: &str, read_only: bool, args: &[&str]) -> Result<RoleRun, Error> {
+        let spec = RunSpec {
+            kind: kind.to_string(),
+            read_only,
+            subcommand: args.first().map(|a| a.to_string()),
+            args: args.iter().map(OsString::from).collect(),
+        };
+        RoleRun::new(self.ctx, &command_mode(self.ctx, kind), spec)
+    }
+
+    /// The real terraform with `args`, in the directory acted on.
+    fn terraform(&self, args: &[&std::ffi::OsStr]) -> ChildSpec {
+        ChildSpec {
+            program: self.terraform.clone(),
+            args: args.iter().map(|a| a.to_os_string()).collect(),
+            env: Vec::new(),
+            cwd: Some(self.ctx.workdir.clone()),
+        }
+    }
+
+    /// Runs `terraform ARGS` under the role, recorded as `kind`; returns its exit code.
+    fn under_role(&self, kind: &str, args: &[&str]) -> Result<i32, Error> {
+        let role = self.role(kind, false, args)?;
+        let os: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        Ok(role.supervise(self.terraform(&os))?.code)
     }
 }
 
@@ -55,40 +102,8 @@ pub fn run(chdir: Option<PathBuf>, command: StateCommand) -> Result<i32, Error> 
 fn runtime(rt: &mut Option<tokio::runtime::Runtime>) -> Result<&tokio::runtime::Runtime, Error> {
     match rt {
         Some(r) => Ok(r),
-        None => Ok(rt.insert(run::runtime()?)),
+        None => Ok(rt.insert(crate::run::runtime()?)),
     }
-}
-
-/// A context under the role, as for `terraform ARGS`, with the real terraform found.
-fn context(chdir: Option<PathBuf>, args: &[&str], command: &str) -> Result<ShimRun, Error> {
-    let mut run = super::role_context(chdir, args, command)?;
-    run.terraform = shim::locate_terraform(&run)?;
-    Ok(run)
-}
-
-/// The terraform workspace the mapping resolved.
-fn workspace(run: &ShimRun) -> Result<String, Error> {
-    Ok(run::target(run)?.workspace)
-}
-
-/// The real terraform with `args`, in the project directory.
-fn terraform(run: &ShimRun, args: &[&std::ffi::OsStr]) -> ChildSpec {
-    let mut chdir = OsString::from("-chdir=");
-    chdir.push(&run.workdir);
-    ChildSpec {
-        program: run.terraform.clone(),
-        args: std::iter::once(chdir)
-            .chain(args.iter().map(|a| a.to_os_string()))
-            .collect(),
-        env: Vec::new(),
-    }
-}
-
-/// Runs `terraform ARGS` under the role, audited as `kind`; returns its exit code.
-fn under_role(run: &ShimRun, kind: &str, args: &[&str]) -> Result<i32, Error> {
-    let role = RoleRun::new(run, kind)?.audit_as(args);
-    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
-    Ok(role.supervise(terraform(run, &args))?.code)
 }
 
 /// Records a state command that stopped after it got its credentials, and returns the
@@ -98,24 +113,21 @@ fn stopped(role: RoleRun, e: impl Into<Error>) -> Error {
     e.into()
 }
 
-/// Prints on stdout, ignoring a closed pipe.
+/// Prints on stdout (a closed pipe ends the command quietly).
 fn print(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    crate::out::stdout_bytes(text.as_bytes());
 }
 
-fn list(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
-    // `state pull` is read-only: the read role when there is one.
-    let run = context(chdir, &["state", "pull"], "state versions")?;
-    let (backend, failed_over) = location::effective_backend(&run.workdir)?;
-    let loc = Location::from_backend(&backend, &workspace(&run)?)?;
-    let mut role = RoleRun::new(&run, "state versions")?.audit_as(&["state", "versions"]);
+fn list(cmd: &Cmd, json: bool) -> Result<i32, Error> {
+    let (backend, failed_over) = location::effective_backend(&cmd.ctx.workdir)?;
+    let loc = Location::from_backend(&backend, &cmd.ctx.workspace())?;
+    // Reading versions is read-only: the read role when there is one.
+    let mut role = cmd.role("state versions", true, &["state", "versions"])?;
     let mut rt = None;
     runtime(&mut rt)?;
     let entry = role.own_credentials(&mut rt)?;
     if failed_over {
-        eprintln!("breakglass: FAILED OVER: these are the versions in the replica");
+        crate::say!("breakglass: FAILED OVER: these are the versions in the replica");
     }
     let result = runtime(&mut rt)?
         .block_on(async { versions::rows(&Store::connect(&entry, loc.clone()).await).await });
@@ -130,16 +142,16 @@ fn list(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         ));
     } else if rows.is_empty() {
-        eprintln!(
+        crate::say!(
             "breakglass: {} has no versions (no state written yet?)",
             loc.url()
         );
     } else {
-        eprintln!("breakglass: versions of {}, newest first", loc.url());
+        crate::say!("breakglass: versions of {}, newest first", loc.url());
         print(&versions::table(&rows));
     }
     if more {
-        eprintln!(
+        crate::say!(
             "breakglass: older versions exist beyond these {}: `aws s3api list-object-versions --bucket {} --prefix {}` lists them; `breakglass state restore ID` takes any id",
             rows.len(),
             loc.bucket,
@@ -156,8 +168,10 @@ fn confirm(what: &str) -> Result<bool, Error> {
             "not {what}: stdin is not a terminal, so nobody can confirm\n  fix: read the summary above, then run the command again with --yes"
         )));
     }
-    eprint!("  type `yes` to go on: ");
-    let _ = std::io::stderr().flush();
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "  type `yes` to go on: ");
+    let _ = err.flush();
+    drop(err);
     let mut line = String::new();
     std::io::stdin()
         .lock()
@@ -179,12 +193,11 @@ fn state_file(bytes: &[u8]) -> Result<tempfile::NamedTempFile, Error> {
     Ok(f)
 }
 
-fn restore(chdir: Option<PathBuf>, version_id: &str, yes: bool) -> Result<i32, Error> {
-    let run = context(chdir, &["state", "push"], "state restore")?;
-    let (backend, _) = location::effective_backend(&run.workdir)?;
-    let loc = Location::from_backend(&backend, &workspace(&run)?)?;
+fn restore(cmd: &Cmd, version_id: &str, yes: bool) -> Result<i32, Error> {
+    let (backend, _) = location::effective_backend(&cmd.ctx.workdir)?;
+    let loc = Location::from_backend(&backend, &cmd.ctx.workspace())?;
     let url = loc.url();
-    let mut role = RoleRun::new(&run, "state restore")?.audit_as(&["state", "restore", version_id]);
+    let mut role = cmd.role("state restore", false, &["state", "restore", version_id])?;
     let mut rt = None;
     runtime(&mut rt)?;
     let entry = role.own_credentials(&mut rt)?;
@@ -194,18 +207,18 @@ fn restore(chdir: Option<PathBuf>, version_id: &str, yes: bool) -> Result<i32, E
         Ok(Outcome::Ready(plan)) => plan,
         Ok(Outcome::AlreadyCurrent) => {
             role.finish(0);
-            eprintln!("breakglass: version {version_id} is the current state of {url}: nothing to restore");
+            crate::say!("breakglass: version {version_id} is the current state of {url}: nothing to restore");
             return Ok(0);
         }
         Err(e) => return Err(stopped(role, e)),
     };
-    eprint!("breakglass: {}", plan.summary(&url));
+    crate::say!("breakglass: {}", plan.summary(&url).trim_end());
     if !yes {
         match confirm("restored") {
             Ok(true) => {}
             Ok(false) => {
                 role.finish(1);
-                eprintln!("breakglass: not restored");
+                crate::say!("breakglass: not restored");
                 return Ok(1);
             }
             Err(e) => return Err(stopped(role, e)),
@@ -216,13 +229,10 @@ fn restore(chdir: Option<PathBuf>, version_id: &str, yes: bool) -> Result<i32, E
         Err(e) => return Err(stopped(role, e)),
     };
     let code = role
-        .supervise(terraform(
-            &run,
-            &["state".as_ref(), "push".as_ref(), file.path().as_os_str()],
-        ))?
+        .supervise(cmd.terraform(&["state".as_ref(), "push".as_ref(), file.path().as_os_str()]))?
         .code;
     if code != 0 {
-        eprintln!(
+        crate::say!(
             "breakglass: `terraform state push` failed (exit {code}); the state is as it was"
         );
         return Ok(code);
@@ -233,10 +243,12 @@ fn restore(chdir: Option<PathBuf>, version_id: &str, yes: bool) -> Result<i32, E
         .ok()
         .flatten()
         .map_or_else(|| "?".to_string(), |s| s.serial.to_string());
-    eprintln!("breakglass: restored version {version_id} of {url}; the state is now serial {now}");
+    crate::say!(
+        "breakglass: restored version {version_id} of {url}; the state is now serial {now}"
+    );
     if let Some(r) = &plan.replaced {
-        eprintln!("  undo: `breakglass state restore {r}`");
+        crate::say!("  undo: `breakglass state restore {r}`");
     }
-    eprintln!("  next: `terraform plan` shows what it takes to reach the configuration again");
+    crate::say!("  next: `terraform plan` shows what it takes to reach the configuration again");
     Ok(0)
 }

@@ -1,13 +1,12 @@
 //! The state's replica: which bucket and region hold the copy (the config's
 //! `[state] replica_bucket` / `replica_region`, else the primary bucket's replication
-//! configuration), and the doctor's `state.replica_current` check, which compares the
-//! serial in the replica with the primary's.
+//! configuration), and the finding behind the doctor's `state.replica_current` check,
+//! which compares the serial in the replica with the primary's.
 
 use std::path::Path;
 
+use crate::broker::Entry;
 use crate::config::StateSettings;
-use crate::credentials::Entry;
-use crate::doctor::{check, Check, Status};
 
 use super::location::{original_backend, Location};
 use super::s3::Store;
@@ -72,23 +71,46 @@ pub async fn read_state(store: &Store) -> Result<Option<Snapshot>, StateError> {
     }
 }
 
-const ID: &str = "state.replica_current";
+/// How current the replica is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+    Skip,
+}
 
-/// `state.replica_current`: the replica holds the primary's current serial. Passes
-/// when the serials match, warns when the replica lags (or is ahead: written while
-/// failed over), fails when the replica has no state or another lineage.
-pub async fn doctor_check(
+/// One finding: the verdict, a line of why and one of how to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub verdict: Verdict,
+    pub summary: String,
+    pub fix: String,
+}
+
+fn check(verdict: Verdict, summary: impl Into<String>, fix: impl Into<String>) -> Finding {
+    Finding {
+        verdict,
+        summary: summary.into(),
+        fix: fix.into(),
+    }
+}
+
+/// Whether the replica holds the primary's current serial. Passes when the serials
+/// match, warns when the replica lags (or is ahead: written while failed over), fails
+/// when the replica has no state or another lineage, skips when there is no replica.
+pub async fn current(
     settings: &StateSettings,
     dir: &Path,
     workspace: &str,
     entry: &Entry,
-) -> Check {
+) -> Finding {
     match compare(settings, dir, workspace, entry).await {
         Ok(c) => c,
         Err(e) => {
             let text = e.to_string();
             let (summary, fix) = text.split_once("\n  fix: ").unwrap_or((&text, ""));
-            check(ID, Status::Fail, summary, fix)
+            check(Verdict::Fail, summary, fix)
         }
     }
 }
@@ -98,21 +120,19 @@ async fn compare(
     dir: &Path,
     workspace: &str,
     entry: &Entry,
-) -> Result<Check, StateError> {
+) -> Result<Finding, StateError> {
     let loc = Location::from_backend(&original_backend(dir)?, workspace)?;
     let primary = Store::connect(entry, loc.clone()).await;
     let Some(replica) = resolve(settings, &primary).await? else {
         return Ok(check(
-            ID,
-            Status::Skip,
+            Verdict::Skip,
             format!("no replica: s3://{} has no replication rule for the state and [state] replica_bucket is not set", loc.bucket),
             "see state.replication",
         ));
     };
     let Some(p) = read_state(&primary).await? else {
         return Ok(check(
-            ID,
-            Status::Skip,
+            Verdict::Skip,
             format!("no state in {} yet", loc.url()),
             "",
         ));
@@ -121,23 +141,20 @@ async fn compare(
     let url = replica_store.loc.url();
     let Some(r) = read_state(&replica_store).await? else {
         return Ok(check(
-            ID,
-            Status::Fail,
+            Verdict::Fail,
             format!("the replica {url} (from {}) holds no state: a failover would find nothing", replica.from),
             format!("check the replication rule of s3://{} (versioning must be on in both buckets), or copy it once: aws s3 cp {} {url}", loc.bucket, loc.url()),
         ));
     };
     Ok(if r.lineage != p.lineage {
         check(
-            ID,
-            Status::Fail,
+            Verdict::Fail,
             format!("the replica {url} holds another state (lineage {}, the primary's is {})", r.lineage, p.lineage),
             format!("check which bucket replication writes to, and copy the state once: aws s3 cp {} {url}", loc.url()),
         )
     } else if r.serial == p.serial {
         check(
-            ID,
-            Status::Pass,
+            Verdict::Pass,
             format!(
                 "the replica {url} holds serial {}, as the primary does",
                 r.serial
@@ -146,15 +163,13 @@ async fn compare(
         )
     } else if r.serial < p.serial {
         check(
-            ID,
-            Status::Warn,
+            Verdict::Warn,
             format!("the replica {url} lags: serial {} against the primary's {}", r.serial, p.serial),
             format!("replication is slow or broken: check the rule's status (aws s3api head-object --bucket {} --key {} shows ReplicationStatus)", loc.bucket, loc.key),
         )
     } else {
         check(
-            ID,
-            Status::Warn,
+            Verdict::Warn,
             format!("the replica {url} is ahead of the primary: serial {} against {} (written while failed over?)", r.serial, p.serial),
             "if this project is failed over, run `breakglass state failback` once the primary is back",
         )

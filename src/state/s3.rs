@@ -12,7 +12,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use crate::credentials::Entry;
+use crate::broker::Entry;
 
 use super::location::Location;
 use super::StateError;

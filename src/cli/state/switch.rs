@@ -4,10 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{context, runtime, state_file, stopped, terraform, under_role, workspace};
+use super::{runtime, state_file, stopped, Cmd};
 use crate::error::Error;
-use crate::run::{self, RoleRun};
-use crate::shim::ShimRun;
 use crate::state::failover::{self, Failback};
 use crate::state::location::{self, Location};
 use crate::state::marker::{self, OVERRIDE_FILE};
@@ -15,9 +13,11 @@ use crate::state::replica;
 use crate::state::s3::Store;
 use crate::state::StateError;
 
-pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
-    let run = context(chdir, &["init"], "state failover")?;
-    let dir = run.workdir.clone();
+/// `terraform init -reconfigure`, without questions.
+const REINIT: &[&str] = &["init", "-reconfigure", "-input=false"];
+
+pub fn failover(cmd: &Cmd) -> Result<i32, Error> {
+    let dir = cmd.ctx.workdir.clone();
     if marker::failed_over(&dir) {
         return Err(StateError::refused(
             format!("{} is failed over already ({OVERRIDE_FILE})", dir.display()),
@@ -27,9 +27,9 @@ pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
     }
     let not_ignored = failover::git_guard(&dir)?;
     let original = location::original_backend(&dir)?;
-    let primary_loc = Location::from_backend(&original, &workspace(&run)?)?;
-    let settings = run::project(&run)?.settings.state.clone();
-    let mut role = RoleRun::new(&run, "state failover")?.audit_as(&["init", "-reconfigure"]);
+    let primary_loc = Location::from_backend(&original, &cmd.ctx.workspace())?;
+    let settings = cmd.ctx.project()?.settings.state.clone();
+    let mut role = cmd.role("state failover", false, REINIT)?;
     let mut rt = None;
     runtime(&mut rt)?;
     let entry = role.own_credentials(&mut rt)?;
@@ -37,7 +37,7 @@ pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
     let found = runtime(&mut rt)?.block_on(async {
         let primary = Store::connect(&entry, primary_loc.clone()).await;
         if settings.replica_bucket.is_none() {
-            eprintln!("breakglass: reading the replication configuration of s3://{} (at most {limit} s)", primary_loc.bucket);
+            crate::say!("breakglass: reading the replication configuration of s3://{} (at most {limit} s)", primary_loc.bucket);
         }
         let Some(replica) = replica::resolve(&settings, &primary).await? else {
             return Err(StateError::refused(
@@ -52,7 +52,7 @@ pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
                 "check the replica bucket and key (replication may never have run); a failover needs the state there",
             ));
         };
-        eprintln!("breakglass: the replica holds serial {}; asking the primary {} (at most {limit} s)", copy.serial, primary_loc.url());
+        crate::say!("breakglass: the replica holds serial {}; asking the primary {} (at most {limit} s)", copy.serial, primary_loc.url());
         let now = replica::read_state(&primary).await;
         Ok((replica, store.loc, copy, now))
     });
@@ -61,7 +61,7 @@ pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
         Err(e) => return Err(stopped(role, e)),
     };
     match &primary_now {
-        Err(e) => eprintln!(
+        Err(e) => crate::say!(
             "breakglass: the primary {} is out of reach: {}",
             primary_loc.url(),
             e.to_string().lines().next().unwrap_or("")
@@ -73,24 +73,24 @@ pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
             );
             return Err(stopped(role, e));
         }
-        Ok(Some(p)) if p.serial > copy.serial => eprintln!(
+        Ok(Some(p)) if p.serial > copy.serial => crate::say!(
             "breakglass: WARNING: the replica lags: it holds serial {}, the primary {}; the changes after serial {} are not in it",
             copy.serial, p.serial, copy.serial
         ),
-        Ok(_) => eprintln!(
+        Ok(_) => crate::say!(
             "breakglass: note: the primary {} still answers; failing over anyway",
             primary_loc.url()
         ),
     }
     if let Some(w) = not_ignored {
-        eprintln!("breakglass: warning: {w}");
+        crate::say!("breakglass: warning: {w}");
     }
     let header = failover::header(
         &primary_loc,
         &replica,
         &original,
         &crate::audit::now(),
-        &crate::credentials::local_user(),
+        &crate::identity::Identity::of(&cmd.ctx.env).user,
     );
     let path = marker::override_path(&dir);
     let written = failover::override_text(&original, &replica, &header).and_then(|text| {
@@ -100,20 +100,13 @@ pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
     if let Err(e) = written {
         return Err(stopped(role, e));
     }
-    eprintln!(
+    crate::say!(
         "breakglass: wrote {}: the backend is now s3://{} ({})",
         path.display(),
         replica.bucket,
         replica.region,
     );
-    let done = role.supervise(terraform(
-        &run,
-        &[
-            "init".as_ref(),
-            "-reconfigure".as_ref(),
-            "-input=false".as_ref(),
-        ],
-    ));
+    let done = role.supervise(cmd.terraform(&reinit()));
     let code = match done {
         Ok(o) if o.code == 0 => 0,
         other => {
@@ -127,8 +120,12 @@ pub fn failover(chdir: Option<PathBuf>) -> Result<i32, Error> {
             )));
         }
     };
-    eprintln!("{}", failover::banner(&replica_loc, &replica.from));
+    crate::say!("{}", failover::banner(&replica_loc, &replica.from));
     Ok(code)
+}
+
+fn reinit() -> Vec<&'static std::ffi::OsStr> {
+    REINIT.iter().map(std::ffi::OsStr::new).collect()
 }
 
 /// Where the override waits while a failback switches back to the primary.
@@ -138,16 +135,13 @@ fn aside(dir: &Path) -> PathBuf {
 
 /// Puts the override back and points terraform at the replica again, after a failback
 /// that could not finish.
-fn stay_failed_over(run: &ShimRun, what: &str) -> Error {
-    let dir = &run.workdir;
+fn stay_failed_over(cmd: &Cmd, what: &str) -> Error {
+    let dir = &cmd.ctx.workdir;
     let back = std::fs::rename(aside(dir), marker::override_path(dir));
-    let reinit = back.as_ref().ok().map(|_| {
-        under_role(
-            run,
-            "state failback",
-            &["init", "-reconfigure", "-input=false"],
-        )
-    });
+    let reinit = back
+        .as_ref()
+        .ok()
+        .map(|_| cmd.under_role("state failback", REINIT));
     let state = match (back, reinit) {
         (Ok(()), Some(Ok(0))) => "the project is still failed over to the replica".to_string(),
         (Err(e), _) => format!(
@@ -162,9 +156,8 @@ fn stay_failed_over(run: &ShimRun, what: &str) -> Error {
     ))
 }
 
-pub fn failback(chdir: Option<PathBuf>) -> Result<i32, Error> {
-    let run = context(chdir, &["init"], "state failback")?;
-    let dir = run.workdir.clone();
+pub fn failback(cmd: &Cmd) -> Result<i32, Error> {
+    let dir = cmd.ctx.workdir.clone();
     let Some(over) = location::override_backend(&dir)? else {
         if aside(&dir).exists() {
             return Err(StateError::refused(
@@ -188,10 +181,10 @@ pub fn failback(chdir: Option<PathBuf>) -> Result<i32, Error> {
         .into());
     };
     failover::git_guard(&dir)?;
-    let ws = workspace(&run)?;
+    let ws = cmd.ctx.workspace();
     let primary_loc = Location::from_backend(&location::original_backend(&dir)?, &ws)?;
     let replica_loc = Location::from_backend(&over, &ws)?;
-    let mut role = RoleRun::new(&run, "state failback")?.audit_as(&["init", "-reconfigure"]);
+    let mut role = cmd.role("state failback", false, REINIT)?;
     let mut rt = None;
     runtime(&mut rt)?;
     let entry = role.own_credentials(&mut rt)?;
@@ -217,7 +210,7 @@ pub fn failback(chdir: Option<PathBuf>) -> Result<i32, Error> {
         Ok(x) => x,
         Err(e) => return Err(stopped(role, e)),
     };
-    eprintln!(
+    crate::say!(
         "breakglass: the replica holds serial {}, the primary {}: {}",
         copy.serial,
         home.as_ref()
@@ -237,57 +230,55 @@ pub fn failback(chdir: Option<PathBuf>) -> Result<i32, Error> {
             StateError::io(format!("move {OVERRIDE_FILE} aside"), e),
         ));
     }
-    let init = role.supervise(terraform(
-        &run,
-        &[
-            "init".as_ref(),
-            "-reconfigure".as_ref(),
-            "-input=false".as_ref(),
-        ],
-    ));
+    let init = role.supervise(cmd.terraform(&reinit()));
     match init {
         Ok(o) if o.code == 0 => {}
         Ok(o) => {
             return Err(stay_failed_over(
-                &run,
+                cmd,
                 &format!(
                     "`terraform init -reconfigure` for the primary failed (exit {})",
                     o.code
                 ),
             ))
         }
-        Err(e) => return Err(stay_failed_over(&run, &e.to_string())),
+        Err(e) => return Err(stay_failed_over(cmd, &e.to_string())),
     }
     if decision == Failback::Push {
-        let path = file.path().to_string_lossy().into_owned();
-        let pushed = RoleRun::new(&run, "state failback").and_then(|r| {
-            r.audit_as(&["state", "push", "<replica state>"])
-                .supervise(terraform(
-                    &run,
-                    &["state".as_ref(), "push".as_ref(), path.as_ref()],
-                ))
-        });
+        let pushed = cmd
+            .role(
+                "state failback",
+                false,
+                &["state", "push", "<replica state>"],
+            )
+            .and_then(|r| {
+                r.supervise(cmd.terraform(&[
+                    "state".as_ref(),
+                    "push".as_ref(),
+                    file.path().as_os_str(),
+                ]))
+            });
         match pushed {
             Ok(o) if o.code == 0 => {}
             Ok(o) => {
                 return Err(stay_failed_over(
-                    &run,
+                    cmd,
                     &format!(
                         "`terraform state push` to the primary failed (exit {})",
                         o.code
                     ),
                 ))
             }
-            Err(e) => return Err(stay_failed_over(&run, &e.to_string())),
+            Err(e) => return Err(stay_failed_over(cmd, &e.to_string())),
         }
     }
     if let Err(e) = std::fs::remove_file(aside(&dir)) {
-        eprintln!(
+        crate::say!(
             "breakglass: warning: could not remove {}: {e}; delete it yourself",
             aside(&dir).display()
         );
     }
-    eprintln!(
+    crate::say!(
         "breakglass: failed back: the state is home in {} again and {OVERRIDE_FILE} is gone; `terraform plan` should show no changes",
         primary_loc.url()
     );
