@@ -1,3 +1,5 @@
+//! Kept in one file because every key's raw shape, check and overlay live side by side, with the error positions they share.
+//!
 //! `.breakglass.toml`: finding it, reading it, layering `.breakglass.local.toml` over
 //! it, and checking every value. Each error names the file, line and column the value
 //! came from, and how to fix it.

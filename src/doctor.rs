@@ -1,3 +1,5 @@
+//! Kept in one file because each check reads the results of the ones before it (the assumed role feeds the bucket checks); see the check ids list.
+//!
 //! `breakglass doctor`: the readiness drill for the seed's preparation list. Each check
 //! says pass, warn, fail or skip, with one line of why and one of how to fix.
 
