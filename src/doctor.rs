@@ -258,6 +258,7 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
             "state.encryption",
             "state.public_access",
             "state.access",
+            "state.replica_current",
         ] {
             checks.push(check(
                 id,
@@ -271,7 +272,7 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
         }
         return checks;
     }
-    let Some((_, sts)) = probe else {
+    let Some((entry, sts)) = probe else {
         for id in [
             "state.versioning",
             "state.mfa_delete",
@@ -279,6 +280,7 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
             "state.encryption",
             "state.public_access",
             "state.access",
+            "state.replica_current",
         ] {
             checks.push(check(
                 id,
@@ -301,6 +303,25 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
     let creds_conf = sts_config(&sts, &backend);
     let s3 = aws_sdk_s3::Client::from_conf(creds_conf);
     checks.extend(rt.block_on(bucket_checks(&s3, bucket, key)));
+    let replica = rt.block_on(crate::state::replica::current(
+        &project.settings.state,
+        &ctx.workdir,
+        &workspace,
+        &entry,
+    ));
+    use crate::state::replica::Verdict;
+    let status = match replica.verdict {
+        Verdict::Pass => Status::Pass,
+        Verdict::Warn => Status::Warn,
+        Verdict::Fail => Status::Fail,
+        Verdict::Skip => Status::Skip,
+    };
+    checks.push(check(
+        "state.replica_current",
+        status,
+        replica.summary,
+        replica.fix,
+    ));
     checks
 }
 

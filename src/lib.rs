@@ -38,6 +38,7 @@ pub mod server;
 pub mod shim;
 pub mod signals;
 pub mod sink;
+pub mod state;
 pub mod sts;
 pub mod supervisor;
 pub mod terraform;

@@ -21,6 +21,7 @@ mod log;
 mod logout;
 mod recover;
 mod roles;
+mod state;
 mod status;
 mod trust;
 
@@ -142,6 +143,12 @@ pub enum Command {
         /// The config file or directory (default: the config that applies here).
         path: Option<PathBuf>,
     },
+    /// When the state itself is hurt: list its versions, restore one, fail over to the
+    /// replica and back.
+    State {
+        #[command(subcommand)]
+        command: state::StateCommand,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -202,6 +209,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
             },
         ),
         Command::Trust { path } => trust::run(&ctx()?, path),
+        Command::State { command } => state::run(&ctx()?, command),
         Command::Completions { shell } => completions::run(shell),
     }
 }
