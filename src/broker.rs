@@ -79,22 +79,11 @@ pub struct Entry {
 #[derive(Serialize)]
 struct KeyInputs<'a> {
     v: u32,
-    params: KeyParams<'a>,
+    params: &'a AssumeParams,
     region: Option<&'a str>,
     source_profile: Option<&'a str>,
     mfa_serial: Option<&'a str>,
     env: BTreeMap<&'static str, String>,
-}
-
-#[derive(Serialize)]
-struct KeyParams<'a> {
-    role_arn: &'a str,
-    session_name: &'a str,
-    duration: u64,
-    external_id: Option<&'a str>,
-    source_identity: Option<&'a str>,
-    tags: &'a BTreeMap<String, String>,
-    policy_arns: &'a [String],
 }
 
 /// Environment variables that select the source identity or the endpoint, for the
@@ -156,16 +145,8 @@ impl Broker {
         let env = request.env_key.clone();
         let p = &request.params;
         let key = key_of(&KeyInputs {
-            v: 1,
-            params: KeyParams {
-                role_arn: &p.role_arn,
-                session_name: &p.session_name,
-                duration: p.duration.as_secs(),
-                external_id: p.external_id.as_deref(),
-                source_identity: p.source_identity.as_deref(),
-                tags: &p.tags,
-                policy_arns: &p.policy_arns,
-            },
+            v: 2,
+            params: p,
             region: request.region.as_deref(),
             source_profile: request.source_profile.as_deref(),
             mfa_serial: request.mfa_serial.as_deref(),

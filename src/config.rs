@@ -14,7 +14,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod audit;
+mod role;
 pub use audit::{topic_region, AuditSettings, S3Location};
+use role::RawRole;
+pub use role::RoleSettings;
 
 /// The project config's file name.
 pub const CONFIG_FILE: &str = ".breakglass.toml";
@@ -90,23 +93,6 @@ pub enum OnHangup {
     /// Terraform gets exactly one interrupt (SIGINT): it stops gracefully and releases
     /// its lock.
     Stop,
-}
-
-/// Role settings, as written in `[role]`, `[workspaces.NAME]` or `[stacks."GLOB"]`.
-#[derive(Debug, Clone, Default)]
-pub struct RoleSettings {
-    pub arn: Option<Located<String>>,
-    pub read_arn: Option<Located<String>>,
-    pub session_name: Option<Located<String>>,
-    pub duration: Option<Located<Duration>>,
-    pub refresh_before: Option<Located<Duration>>,
-    pub external_id: Option<Located<String>>,
-    pub mfa_serial: Option<Located<String>>,
-    pub mfa_command: Option<Located<String>>,
-    pub source_profile: Option<Located<String>>,
-    pub source_identity: Option<Located<String>>,
-    pub tags: BTreeMap<String, Located<String>>,
-    pub policy_arns: Option<Located<Vec<String>>>,
 }
 
 /// The project config after layering and checking.
@@ -298,24 +284,6 @@ struct RawState {
     replica_region: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawRole {
-    arn: Option<Spanned<String>>,
-    read_arn: Option<Spanned<String>>,
-    session_name: Option<Spanned<String>>,
-    duration: Option<Spanned<String>>,
-    refresh_before: Option<Spanned<String>>,
-    external_id: Option<Spanned<String>>,
-    mfa_serial: Option<Spanned<String>>,
-    mfa_command: Option<Spanned<String>>,
-    source_profile: Option<Spanned<String>>,
-    source_identity: Option<Spanned<String>>,
-    #[serde(default)]
-    tags: BTreeMap<String, Spanned<String>>,
-    policy_arns: Option<Spanned<Vec<String>>>,
-}
-
 /// Turns byte offsets into lines and columns for one file.
 struct Source {
     file: Arc<PathBuf>,
@@ -349,6 +317,28 @@ impl Source {
 
     fn string(&self, s: Option<Spanned<String>>) -> Option<Located<String>> {
         s.map(|s| self.locate(s))
+    }
+
+    /// One of a few named values (`delivery = "env"`), or an error listing them.
+    fn choice<T: Copy>(
+        &self,
+        s: Option<Spanned<String>>,
+        key: &str,
+        options: &[(&str, T)],
+        fix: &str,
+    ) -> Result<Option<Located<T>>, ConfigError> {
+        let Some(s) = s.map(|s| self.locate(s)) else {
+            return Ok(None);
+        };
+        match options.iter().find(|(name, _)| *name == s.value) {
+            Some((_, value)) => Ok(Some(Located {
+                value: *value,
+                origin: s.origin,
+            })),
+            None => Err(s
+                .origin
+                .error(format!("{key} = \"{}\" is not known", s.value), fix)),
+        }
     }
 
     fn duration(
@@ -421,44 +411,18 @@ fn unknown_key_suggestion(message: &str) -> Option<(String, Option<String>)> {
 
 impl Settings {
     fn from_raw(src: &Source, raw: RawFile) -> Result<Settings, ConfigError> {
-        let delivery = match raw.delivery.map(|d| src.locate(d)) {
-            None => None,
-            Some(d) => {
-                let value = match d.value.as_str() {
-                    "endpoint" => Delivery::Endpoint,
-                    "env" => Delivery::Env,
-                    other => {
-                        return Err(d.origin.error(
-                            format!("delivery = \"{other}\" is not known"),
-                            "use delivery = \"endpoint\" (refreshed, the default) or \"env\" (plain variables, never refreshed)",
-                        ))
-                    }
-                };
-                Some(Located {
-                    value,
-                    origin: d.origin,
-                })
-            }
-        };
-        let on_hangup = match raw.on_hangup.map(|d| src.locate(d)) {
-            None => None,
-            Some(h) => {
-                let value = match h.value.as_str() {
-                    "finish" => OnHangup::Finish,
-                    "stop" => OnHangup::Stop,
-                    other => {
-                        return Err(h.origin.error(
-                            format!("on_hangup = \"{other}\" is not known"),
-                            "use on_hangup = \"finish\" (terraform runs to the end, the default) or \"stop\" (one graceful interrupt)",
-                        ))
-                    }
-                };
-                Some(Located {
-                    value,
-                    origin: h.origin,
-                })
-            }
-        };
+        let delivery = src.choice(
+            raw.delivery,
+            "delivery",
+            &[("endpoint", Delivery::Endpoint), ("env", Delivery::Env)],
+            "use delivery = \"endpoint\" (refreshed, the default) or \"env\" (plain variables, never refreshed)",
+        )?;
+        let on_hangup = src.choice(
+            raw.on_hangup,
+            "on_hangup",
+            &[("finish", OnHangup::Finish), ("stop", OnHangup::Stop)],
+            "use on_hangup = \"finish\" (terraform runs to the end, the default) or \"stop\" (one graceful interrupt)",
+        )?;
         let lock_wait = src.duration(raw.lock_wait)?;
         if let Some(w) = &lock_wait {
             if w.value.is_zero() || w.value > Duration::from_secs(3600) {
@@ -565,24 +529,7 @@ fn overlay<T>(base: &mut Option<T>, over: Option<T>) {
 
 impl RoleSettings {
     fn from_raw(src: &Source, raw: RawRole) -> Result<RoleSettings, ConfigError> {
-        let role = RoleSettings {
-            arn: src.string(raw.arn),
-            read_arn: src.string(raw.read_arn),
-            session_name: src.string(raw.session_name),
-            duration: src.duration(raw.duration)?,
-            refresh_before: src.duration(raw.refresh_before)?,
-            external_id: src.string(raw.external_id),
-            mfa_serial: src.string(raw.mfa_serial),
-            mfa_command: src.string(raw.mfa_command),
-            source_profile: src.string(raw.source_profile),
-            source_identity: src.string(raw.source_identity),
-            tags: raw
-                .tags
-                .into_iter()
-                .map(|(k, v)| (k, src.locate(v)))
-                .collect(),
-            policy_arns: raw.policy_arns.map(|p| src.locate(p)),
-        };
+        let role = RoleSettings::convert(src, raw)?;
         role.check()?;
         Ok(role)
     }
@@ -630,36 +577,6 @@ impl RoleSettings {
             }
         }
         Ok(())
-    }
-
-    /// Lays `over` on top of `self`, key by key.
-    pub fn overlay(&mut self, over: RoleSettings) {
-        overlay(&mut self.arn, over.arn);
-        overlay(&mut self.read_arn, over.read_arn);
-        overlay(&mut self.session_name, over.session_name);
-        overlay(&mut self.duration, over.duration);
-        overlay(&mut self.refresh_before, over.refresh_before);
-        overlay(&mut self.external_id, over.external_id);
-        overlay(&mut self.mfa_serial, over.mfa_serial);
-        overlay(&mut self.mfa_command, over.mfa_command);
-        overlay(&mut self.source_profile, over.source_profile);
-        overlay(&mut self.source_identity, over.source_identity);
-        overlay(&mut self.policy_arns, over.policy_arns);
-        self.tags.extend(over.tags);
-    }
-
-    fn first_origin(&self) -> Option<Origin> {
-        [
-            &self.arn,
-            &self.read_arn,
-            &self.session_name,
-            &self.external_id,
-            &self.mfa_serial,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|l| l.origin.clone())
-        .next()
     }
 }
 

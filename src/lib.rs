@@ -31,6 +31,7 @@ pub mod nested;
 pub mod out;
 pub mod paths;
 pub mod policy;
+pub mod quirks;
 pub mod run;
 pub mod scaffold;
 pub mod secret;

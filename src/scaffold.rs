@@ -6,15 +6,34 @@ use std::path::Path;
 use crate::config::{Project, CONFIG_FILE};
 use crate::error::Error;
 
-/// Writes `.breakglass.toml` in the project directory (`-C DIR` or the current one).
-pub fn init(
-    dir: &Path,
-    role: Option<String>,
-    read_role: Option<String>,
-    region: Option<String>,
-    enable: bool,
-    force: bool,
-) -> Result<i32, Error> {
+/// What `breakglass init` is asked to write.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InitOptions {
+    /// The deployment role ARN.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// A read-only role for plan/show/output.
+    #[arg(long)]
+    pub read_role: Option<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Write `enabled = true`.
+    #[arg(long)]
+    pub enable: bool,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Writes `.breakglass.toml` in `dir`.
+pub fn init(dir: &Path, opts: InitOptions) -> Result<i32, Error> {
+    let InitOptions {
+        role,
+        read_role,
+        region,
+        enable,
+        force,
+    } = opts;
     let path = dir.join(CONFIG_FILE);
     if path.exists() && !force {
         return Err(Error::Message(format!(

@@ -46,6 +46,18 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// The same credentials for an AWS SDK client; `source` names them in the SDK's
+    /// own messages.
+    pub fn for_sdk(&self, source: &'static str) -> aws_credential_types::Credentials {
+        aws_credential_types::Credentials::new(
+            self.access_key_id.clone(),
+            self.secret_access_key.expose().to_string(),
+            Some(self.session_token.expose().to_string()),
+            Some(self.expires_at()),
+            source,
+        )
+    }
+
     pub fn expires_at(&self) -> SystemTime {
         // A value past what the clock can hold counts as the epoch: expired.
         SystemTime::UNIX_EPOCH

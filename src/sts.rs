@@ -103,16 +103,21 @@ impl SourceKind {
     }
 }
 
-/// Everything an AssumeRole call sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything an AssumeRole call sends (serialized into the credential cache key).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AssumeParams {
     pub role_arn: String,
     pub session_name: String,
+    #[serde(serialize_with = "seconds")]
     pub duration: Duration,
     pub external_id: Option<String>,
     pub source_identity: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub policy_arns: Vec<String>,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
 }
 
 /// An STS client for one source identity and region.
@@ -198,13 +203,7 @@ impl Sts {
 
     /// The source config (region, endpoints, timeouts), signing with `creds`.
     pub fn config_with(&self, creds: &Credentials) -> SdkConfig {
-        let creds = aws_credential_types::Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.expose().to_string(),
-            Some(creds.session_token.expose().to_string()),
-            Some(creds.expires_at()),
-            "breakglass",
-        );
+        let creds = creds.for_sdk("breakglass");
         self.base
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(creds))
@@ -303,8 +302,8 @@ impl Sts {
             // error in `<Errors>`, which the SDK's parser does not look into.
             if let Some(body) = err.raw_response().and_then(|r| r.body().bytes()) {
                 let body = String::from_utf8_lossy(body);
-                code = xml_field(&body, "Code").unwrap_or_default();
-                message = xml_field(&body, "Message").unwrap_or_default();
+                code = crate::quirks::xml_field(&body, "Code").unwrap_or_default();
+                message = crate::quirks::xml_field(&body, "Message").unwrap_or_default();
             }
         }
         match (&err, code.as_str()) {
@@ -370,14 +369,6 @@ impl Sts {
             }
         }
     }
-}
-
-/// The text of the first `<name>` element in an XML error body.
-pub(crate) fn xml_field(body: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let start = body.find(&open)? + open.len();
-    let end = body[start..].find(&format!("</{name}>"))? + start;
-    Some(body[start..end].trim().to_string())
 }
 
 /// The places the standard chain looks in.
@@ -572,14 +563,5 @@ mod tests {
             text.contains("RegionDisabledException") && text.contains("role/deploy"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn xml_fields_are_found_or_not() {
-        assert_eq!(
-            xml_field("<a><Code> X </Code></a>", "Code").as_deref(),
-            Some("X")
-        );
-        assert_eq!(xml_field("<a></a>", "Code"), None);
     }
 }

@@ -3,14 +3,8 @@
 
 use crate::context::Context;
 use crate::error::Error;
+use crate::scaffold::InitOptions;
 
-pub fn run(
-    ctx: &Context,
-    role: Option<String>,
-    read_role: Option<String>,
-    region: Option<String>,
-    enable: bool,
-    force: bool,
-) -> Result<i32, Error> {
-    crate::scaffold::init(&ctx.workdir, role, read_role, region, enable, force)
+pub fn run(ctx: &Context, opts: InitOptions) -> Result<i32, Error> {
+    crate::scaffold::init(&ctx.workdir, opts)
 }

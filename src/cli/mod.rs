@@ -102,22 +102,7 @@ pub enum Command {
     /// Push `errored.tfstate` under the role (`terraform state push errored.tfstate`).
     Recover,
     /// Write a commented `.breakglass.toml`, from flags or from the backend block.
-    Init {
-        /// The deployment role ARN.
-        #[arg(long)]
-        role: Option<String>,
-        /// A read-only role for plan/show/output.
-        #[arg(long)]
-        read_role: Option<String>,
-        #[arg(long)]
-        region: Option<String>,
-        /// Write `enabled = true`.
-        #[arg(long)]
-        enable: bool,
-        /// Overwrite an existing file.
-        #[arg(long)]
-        force: bool,
-    },
+    Init(crate::scaffold::InitOptions),
     /// Check the project's readiness: terraform, config, roles and the state bucket.
     Doctor {
         #[arg(long)]
@@ -186,13 +171,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
         Command::Uninstall { dir } => install::uninstall(dir),
         Command::Logout => logout::run(ctx().ok().as_ref()),
         Command::Recover => recover::run(&ctx()?),
-        Command::Init {
-            role,
-            read_role,
-            region,
-            enable,
-            force,
-        } => init::run(&ctx()?, role, read_role, region, enable, force),
+        Command::Init(opts) => init::run(&ctx()?, opts),
         Command::Doctor { json } => doctor::run(&ctx()?, json),
         Command::Log {
             json,

@@ -48,13 +48,7 @@ impl Clients {
     /// files as for any AWS tool; the identity never does.
     pub async fn new(dest: &Destination, creds: &Entry, bound: Duration) -> Clients {
         let c = &creds.credentials;
-        let provider = aws_credential_types::Credentials::new(
-            c.access_key_id.clone(),
-            c.secret_access_key.expose().to_string(),
-            Some(c.session_token.expose().to_string()),
-            Some(c.expires_at()),
-            "breakglass-role",
-        );
+        let provider = c.for_sdk("breakglass-role");
         let base = |region: String| {
             aws_config::defaults(BehaviorVersion::latest())
                 .region(Region::new(region))
@@ -76,50 +70,13 @@ impl Clients {
         let sns = match dest.topic_region() {
             Some(region) => {
                 let conf = aws_sdk_sns::config::Builder::from(&base(region.to_string()).await)
-                    .interceptor(FormSpaces)
+                    .interceptor(crate::quirks::FormSpaces)
                     .build();
                 Some(aws_sdk_sns::Client::from_conf(conf))
             }
             None => None,
         };
         Clients { s3, sns }
-    }
-}
-
-/// Writes spaces in a query-protocol form body as `+` instead of `%20`, before the
-/// request is signed. Both are the same form to SNS; but STS/SNS-compatible servers
-/// that check the signature against their own re-encoding of the form (moto, the test
-/// bed's AWS) use `+`, and refuse every message with a space otherwise.
-#[derive(Debug)]
-struct FormSpaces;
-
-impl aws_sdk_sns::config::Intercept for FormSpaces {
-    fn name(&self) -> &'static str {
-        "FormSpaces"
-    }
-
-    fn modify_before_signing(
-        &self,
-        context: &mut aws_sdk_sns::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
-        _components: &aws_sdk_sns::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_sns::config::ConfigBag,
-    ) -> Result<(), aws_sdk_sns::error::BoxError> {
-        let request = context.request_mut();
-        let Some(body) = request.body().bytes() else {
-            return Ok(());
-        };
-        let Ok(text) = std::str::from_utf8(body) else {
-            return Ok(());
-        };
-        if text.contains("%20") {
-            let form = text.replace("%20", "+");
-            let len = form.len();
-            *request.body_mut() = aws_smithy_types::body::SdkBody::from(form);
-            request
-                .headers_mut()
-                .insert("content-length", len.to_string());
-        }
-        Ok(())
     }
 }
 
@@ -300,8 +257,8 @@ where
     if code.is_empty() {
         // moto's IAM enforcement wraps errors in `<Errors>`, which the SDK does not read.
         if let Some(body) = e.raw_response().and_then(|r| r.body().bytes()) {
-            code =
-                crate::sts::xml_field(&String::from_utf8_lossy(body), "Code").unwrap_or_default();
+            code = crate::quirks::xml_field(&String::from_utf8_lossy(body), "Code")
+                .unwrap_or_default();
         }
     }
     let denied = status(&e) == Some(403)

@@ -8,6 +8,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 use serde_json::Value;
+use time::format_description::FormatItem;
+use time::macros::format_description;
 use time::OffsetDateTime;
 
 use crate::audit::Record;
@@ -108,52 +110,35 @@ impl Event {
 /// `<prefix><UTC date>/<HHMMSS.mmm>Z-<id>.json`: a listing is in time order, and two
 /// writers never collide.
 pub fn object_key(prefix: &str, at: SystemTime, id: &str) -> String {
-    let t = utc(at);
-    format!(
-        "{prefix}{:04}-{:02}-{:02}/{:02}{:02}{:02}.{:03}Z-{id}.json",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    format!("{}{}Z-{id}.json", day_prefix(prefix, at), utc(at, KEY_TIME))
 }
 
 /// The date folder for a day: `<prefix><YYYY-MM-DD>/`.
 pub fn day_prefix(prefix: &str, day: SystemTime) -> String {
-    let t = utc(day);
-    format!(
-        "{prefix}{:04}-{:02}-{:02}/",
-        t.year(),
-        u8::from(t.month()),
-        t.day()
-    )
+    format!("{prefix}{}/", utc(day, DATE))
 }
 
-fn utc(at: SystemTime) -> OffsetDateTime {
-    let secs = at
+const DATE: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]");
+const KEY_TIME: &[FormatItem<'static>] =
+    format_description!("[hour][minute][second].[subsecond digits:3]");
+const MILLIS: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// `at` in UTC, in `format` (to the millisecond; the year 9999 at the most).
+fn utc(at: SystemTime, format: &[FormatItem<'_>]) -> String {
+    let millis = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis().min(253_402_300_799_000) as i128)
         .unwrap_or(0);
-    OffsetDateTime::from_unix_timestamp_nanos(secs * 1_000_000)
+    OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(format)
+        .unwrap_or_default()
 }
 
 /// `2026-11-22T05:30:12.123Z`.
 fn rfc3339_millis(at: SystemTime) -> String {
-    let t = utc(at);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    utc(at, MILLIS)
 }
 
 /// Terraform subcommands that change infrastructure or state.

@@ -37,13 +37,7 @@ fn timeouts() -> TimeoutConfig {
 /// (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`).
 pub async fn client(entry: &Entry, region: &str, loc: &Location) -> aws_sdk_s3::Client {
     let c = &entry.credentials;
-    let creds = aws_credential_types::Credentials::new(
-        c.access_key_id.clone(),
-        c.secret_access_key.expose().to_string(),
-        Some(c.session_token.expose().to_string()),
-        Some(c.expires_at()),
-        "breakglass",
-    );
+    let creds = c.for_sdk("breakglass");
     let base = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
         .credentials_provider(SharedCredentialsProvider::new(creds))

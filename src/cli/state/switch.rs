@@ -231,18 +231,8 @@ pub fn failback(cmd: &Cmd) -> Result<i32, Error> {
         ));
     }
     let init = role.supervise(cmd.terraform(&reinit()));
-    match init {
-        Ok(o) if o.code == 0 => {}
-        Ok(o) => {
-            return Err(stay_failed_over(
-                cmd,
-                &format!(
-                    "`terraform init -reconfigure` for the primary failed (exit {})",
-                    o.code
-                ),
-            ))
-        }
-        Err(e) => return Err(stay_failed_over(cmd, &e.to_string())),
+    if let Err(why) = succeeded(init, "`terraform init -reconfigure` for the primary") {
+        return Err(stay_failed_over(cmd, &why));
     }
     if decision == Failback::Push {
         let pushed = cmd
@@ -258,18 +248,8 @@ pub fn failback(cmd: &Cmd) -> Result<i32, Error> {
                     file.path().as_os_str(),
                 ]))
             });
-        match pushed {
-            Ok(o) if o.code == 0 => {}
-            Ok(o) => {
-                return Err(stay_failed_over(
-                    cmd,
-                    &format!(
-                        "`terraform state push` to the primary failed (exit {})",
-                        o.code
-                    ),
-                ))
-            }
-            Err(e) => return Err(stay_failed_over(cmd, &e.to_string())),
+        if let Err(why) = succeeded(pushed, "`terraform state push` to the primary") {
+            return Err(stay_failed_over(cmd, &why));
         }
     }
     if let Err(e) = std::fs::remove_file(aside(&dir)) {
@@ -283,4 +263,13 @@ pub fn failback(cmd: &Cmd) -> Result<i32, Error> {
         primary_loc.url()
     );
     Ok(0)
+}
+
+/// `Ok` when the child ran and exited 0; else what failed, in words.
+fn succeeded(result: Result<crate::supervisor::Outcome, Error>, what: &str) -> Result<(), String> {
+    match result {
+        Ok(o) if o.code == 0 => Ok(()),
+        Ok(o) => Err(format!("{what} failed (exit {})", o.code)),
+        Err(e) => Err(e.to_string()),
+    }
 }
