@@ -333,16 +333,22 @@ fn roles(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
     for (st, r) in &s.stacks {
         rows.push(row(format!("[stacks.\"{st}\"]"), Some(st.clone()), None, r));
     }
+    for (st, per) in &s.stack_workspaces {
+        for (w, r) in per {
+            let mapping = format!("[stacks.\"{st}\".workspaces.{w}]");
+            rows.push(row(mapping, Some(st.clone()), Some(w.clone()), r));
+        }
+    }
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
     } else {
-        println!("{:<28} {:<14} {:<12} ROLE", "MAPPING", "STACK", "WORKSPACE");
+        println!("{:<36} {:<14} {:<12} ROLE", "MAPPING", "STACK", "WORKSPACE");
         for r in rows {
             println!(
-                "{:<28} {:<14} {:<12} {}{}",
+                "{:<36} {:<14} {:<12} {}{}",
                 r.mapping,
                 r.stack.unwrap_or_else(|| "*".into()),
                 r.workspace.unwrap_or_else(|| "*".into()),

@@ -332,7 +332,8 @@ fn role_arns(project: &Project) -> Vec<String> {
     let mut arns = BTreeSet::new();
     let roles = std::iter::once(&s.role)
         .chain(s.workspaces.values())
-        .chain(s.stacks.values());
+        .chain(s.stacks.values())
+        .chain(s.stack_workspaces.values().flat_map(|per| per.values()));
     for r in roles {
         for a in [&r.arn, &r.read_arn].into_iter().flatten() {
             arns.insert(a.value.clone());
