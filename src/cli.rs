@@ -7,6 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod import;
+mod trust_statement;
+
 use crate::activation::{self, Activation};
 use crate::audit;
 use crate::config::{format_duration, parse_duration};
@@ -123,6 +126,12 @@ pub enum Command {
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
     },
+    /// Read every stack's deployment role from the platform's own code (or Spacelift's
+    /// JSON export) and print the mappings, or merge them into .breakglass.toml.
+    Import(import::ImportArgs),
+    /// Print the IAM trust statement that lets a break-glass principal assume a
+    /// platform's deployment role.
+    TrustStatement(trust_statement::TrustArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -162,6 +171,8 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
         } => crate::scaffold::init(chdir, role, read_role, region, enable, force),
         Command::Doctor { json } => run_doctor(chdir, json),
         Command::Log { json, since } => log(json, since),
+        Command::Import(args) => import::run(chdir, args),
+        Command::TrustStatement(args) => trust_statement::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

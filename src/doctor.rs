@@ -187,12 +187,21 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
                     let text = e.to_string();
                     let mut lines = text.lines();
                     let summary = lines.next().unwrap_or("").to_string();
-                    let fix = lines.map(str::trim).collect::<Vec<_>>().join(" ");
+                    let mut fix = lines.map(str::trim).collect::<Vec<_>>().join(" ");
+                    if let CredentialsError::Sts(StsError::AccessDenied { caller, role }) = &e {
+                        fix = format!(
+                            "{fix}; {}",
+                            crate::import::trust::access_denied_hint(caller, role)
+                        );
+                    }
                     checks.push(check("role.assume", Status::Fail, summary, fix));
                 }
             }
         }
     }
+
+    // inventory.fresh, and state.external for stacks whose state the platform keeps
+    checks.extend(crate::import::check::checks(project, &shim.workdir));
 
     // state.*
     let backend = match backend::find(&shim.workdir) {

@@ -17,6 +17,7 @@ pub mod config;
 pub mod credentials;
 pub mod doctor;
 pub mod error;
+pub mod import;
 pub mod invocation;
 pub mod isolation;
 pub mod logging;
