@@ -127,7 +127,10 @@ fn first_break(
         ("each", _) | ("count", _) | ("self", _) | ("path", _) | ("terraform", _) => {
             format!("`{text}` cannot be evaluated here")
         }
-        (kind, 0) => format!("no resource of type `{kind}` is defined in this code"),
+        (kind, 0) => match attr(0) {
+            Some(name) => format!("no resource `{kind}.{name}` is defined in this code"),
+            None => format!("`{kind}` is not known here"),
+        },
         (kind, 1) => {
             let name = attr(0).unwrap_or_default();
             match module
