@@ -7,7 +7,8 @@
 //! `duration_seconds`).
 //!
 //! The write role becomes `arn`, a different read role `read_arn`, and the write
-//! integration's `duration_seconds` the session `duration` (never below 15m).
+//! integration's `duration_seconds` the session `duration` (never below 15m; the
+//! provider's default is 900 seconds, as Spacelift's API reports it too).
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,8 @@ const STACK: &str = "spacelift_stack";
 const INTEGRATION: &str = "spacelift_aws_integration";
 const ATTACHMENT: &str = "spacelift_aws_integration_attachment";
 const LEGACY: &[&str] = &["spacelift_aws_role", "spacelift_stack_aws_role"];
+/// `spacelift_aws_integration`'s documented default `duration_seconds`.
+const DEFAULT_DURATION_SECONDS: u64 = 900;
 
 /// A role attached to a stack, for reads, writes or both.
 #[derive(Debug, Clone)]
@@ -78,8 +81,10 @@ pub fn read(ev: &Evaluated) -> Inventory {
         BTreeMap::new();
     for inst in ev.of(INTEGRATION) {
         let role = inst.string("role_arn").and_then(|r| {
-            r.ok_or_else(|| missing(inst, "role_arn"))
-                .and_then(|r| Ok((r, inst.number("duration_seconds")?)))
+            r.ok_or_else(|| missing(inst, "role_arn")).and_then(|r| {
+                let seconds = inst.number("duration_seconds")?;
+                Ok((r, Some(seconds.unwrap_or(DEFAULT_DURATION_SECONDS))))
+            })
         });
         integrations.insert(inst.address.clone(), role);
     }

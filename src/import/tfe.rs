@@ -57,11 +57,10 @@ fn skip(inst: &Instance, key: &str, reason: String) -> Skipped {
     }
 }
 
-fn matches(target: &Target, address: &str, literal: Option<&str>) -> bool {
-    match target {
-        Target::Address(a) => a == address,
-        Target::Literal(l) => Some(l.as_str()) == literal,
-    }
+/// True when `target` is a reference to the resource at `address`. A literal id
+/// (`ws-...`, `varset-...`) names nothing in this code.
+fn points_at(target: &Target, address: &str) -> bool {
+    matches!(target, Target::Address(a) if a == address)
 }
 
 /// Reads the workspaces and their roles from an evaluated admin configuration.
@@ -129,7 +128,7 @@ pub fn read(ev: &Evaluated) -> Inventory {
         if let Ok(Some(t)) = inst.target("workspace_id") {
             match workspaces
                 .iter_mut()
-                .find(|w| matches(&t, &w.stack.address, None))
+                .find(|w| points_at(&t, &w.stack.address))
             {
                 Some(w) => w.vars.push((key, value)),
                 None => skipped.push(skip(
@@ -139,7 +138,7 @@ pub fn read(ev: &Evaluated) -> Inventory {
                 )),
             }
         } else if let Ok(Some(t)) = inst.target("variable_set_id") {
-            match sets.iter_mut().find(|s| matches(&t, &s.address, None)) {
+            match sets.iter_mut().find(|s| points_at(&t, &s.address)) {
                 Some(s) => s.vars.push((key, value)),
                 None => skipped.push(skip(
                     inst,
@@ -165,7 +164,7 @@ pub fn read(ev: &Evaluated) -> Inventory {
     for inst in ev.of("tfe_workspace_variable_set") {
         match (inst.target("variable_set_id"), inst.target("workspace_id")) {
             (Ok(Some(s)), Ok(Some(w))) => {
-                match sets.iter_mut().find(|x| matches(&s, &x.address, None)) {
+                match sets.iter_mut().find(|x| points_at(&s, &x.address)) {
                     Some(set) => set.workspaces.push(w),
                     None => skipped.push(skip(
                         inst,
@@ -184,7 +183,7 @@ pub fn read(ev: &Evaluated) -> Inventory {
     }
     for inst in ev.of("tfe_project_variable_set") {
         match inst.target("variable_set_id") {
-            Ok(Some(s)) => match sets.iter_mut().find(|x| matches(&s, &x.address, None)) {
+            Ok(Some(s)) => match sets.iter_mut().find(|x| points_at(&s, &x.address)) {
                 Some(set) => set.projects.push(match inst.target("project_id") {
                     Ok(Some(p)) => Ok(p),
                     Ok(None) => Err(skip(inst, "project_id", "`project_id` is not set".into())),
@@ -346,7 +345,7 @@ fn level(w: &Workspace, set: &VarSet) -> Result<Option<Level>, Skipped> {
     let on_workspace = set
         .workspaces
         .iter()
-        .any(|t| matches(t, &w.stack.address, None));
+        .any(|t| points_at(t, &w.stack.address));
     let mut on_project = false;
     for p in &set.projects {
         let p = p.clone()?;
