@@ -395,9 +395,16 @@ impl Settings {
                         "use platform = \"spacelift\" or \"tfe\" (as `breakglass import spacelift|tfe --write` writes it)",
                     ));
                 }
+                let from = src.locate(i.from);
+                if from.value.is_empty() {
+                    return Err(from.origin.error(
+                        "[import] from = [] names no source",
+                        "list the admin stack's directory, e.g. from = [\"admin\"] (as `breakglass import ... --write` writes it)",
+                    ));
+                }
                 Some(ImportRecord {
                     platform,
-                    from: src.locate(i.from),
+                    from,
                     repository: src.string(i.repository),
                 })
             }

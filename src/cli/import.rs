@@ -26,7 +26,7 @@ pub struct ImportArgs {
     /// `spacectl api`. Relative to -C DIR when given.
     #[arg(long, value_name = "PATH", num_args = 1.., required_unless_present = "print_query")]
     pub from: Vec<PathBuf>,
-    /// Keep only the stacks of this repository.
+    /// Keep only the stacks of this repository (spacelift).
     #[arg(long, value_name = "NAME")]
     pub repository: Option<String>,
     /// Merge into .breakglass.toml (keeping its comments) instead of printing.
@@ -69,6 +69,11 @@ pub fn run(chdir: Option<PathBuf>, args: ImportArgs) -> Result<i32, Error> {
         }
         print!("{}", export::QUERY);
         return Ok(0);
+    }
+    if platform == Platform::Tfe && args.repository.is_some() {
+        return Err(Error::Message(
+            "--repository is for spacelift only: HCP Terraform workspaces are keyed by working_directory\n  fix: leave out --repository".into(),
+        ));
     }
     let cwd = std::env::current_dir().map_err(Error::Cwd)?;
     let workdir = normalize(&chdir.as_ref().map_or(cwd.clone(), |d| cwd.join(d)));
