@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         advertise_until: UNIX_EPOCH + Duration::from_secs(expiration - 900),
     };
     let (_tx, rx) = watch::channel(state);
-    let endpoint = Endpoint::start(rx).await?;
+    let endpoint = Endpoint::start(rx, None).await?;
     println!("{} {}", endpoint.url, endpoint.token.expose());
 
     // Serve until stdin closes (the script holds it open).

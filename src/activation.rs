@@ -1,7 +1,6 @@
 //! `breakglass on --reason TEXT --for 4h`: a time-boxed switch for one project that
 //! lives outside the repo (the state directory) and expires by itself.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,7 +42,7 @@ impl Activation {
 /// The activation file for a project root.
 pub fn file_for(dirs: &Dirs, root: &Path) -> PathBuf {
     let digest = Sha256::digest(root.as_os_str().as_encoded_bytes());
-    let key: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    let key = hex::encode(&digest[..10]);
     dirs.state.join("active").join(format!("{key}.toml"))
 }
 
@@ -61,9 +60,7 @@ pub fn activate(dirs: &Dirs, a: &Activation) -> std::io::Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
     private_dir(dir)?;
     let text = toml::to_string(a).map_err(std::io::Error::other)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.persist(&path).map_err(|e| e.error)?;
+    crate::paths::write_atomic(&path, text.as_bytes())?;
     Ok(path)
 }
 

@@ -38,6 +38,9 @@ pub struct Record {
     /// `null` when the run was handed over with `delivery = "env"` (exec'd) or
     /// failed before terraform started.
     pub exit_code: Option<i32>,
+    /// The terminal hung up during the run (see `on_hangup`).
+    #[serde(default)]
+    pub hangup: bool,
 }
 
 /// The audit log file.
@@ -74,7 +77,7 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
         }
         match serde_json::from_str(line) {
             Ok(r) => out.push(r),
-            Err(e) => eprintln!(
+            Err(e) => crate::say!(
                 "breakglass: warning: {}:{}: skipping an unreadable audit line: {e}",
                 path.display(),
                 i + 1
@@ -286,6 +289,7 @@ mod tests {
             args: vec![],
             reason: None,
             exit_code: Some(0),
+            hangup: false,
         };
         append(&path, &rec).unwrap();
         append(&path, &rec).unwrap();

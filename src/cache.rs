@@ -6,7 +6,6 @@
 //! a warning: it never crashes the shim and is never trusted.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -23,11 +22,90 @@ pub struct Cache {
     dir: PathBuf,
 }
 
-/// Held while a cache entry is checked and renewed; released on drop.
+/// Held while a cache entry is checked and renewed; released on drop. The lock file
+/// says who holds it (pid, role, what it is doing), for the processes that wait.
 #[derive(Debug)]
 pub struct EntryLock {
-    _file: File,
+    file: File,
+    role: String,
 }
+
+/// What a lock holder is doing, as waiters are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holding {
+    /// Asking STS.
+    Assuming,
+    /// Waiting for an MFA code (a prompt or `mfa_command`).
+    MfaCode,
+}
+
+impl EntryLock {
+    /// Records what the holder is doing now, for waiters to read.
+    pub fn note(&self, what: Holding) {
+        use std::os::unix::fs::FileExt as _;
+        let text = format!(
+            "{}\n{}\n{}\n",
+            std::process::id(),
+            self.role,
+            match what {
+                Holding::Assuming => "assuming",
+                Holding::MfaCode => "mfa",
+            }
+        );
+        let _ = self.file.set_len(0);
+        let _ = self.file.write_at(text.as_bytes(), 0);
+    }
+}
+
+/// The holder of a lock, as its lock file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: Option<u32>,
+    pub role: Option<String>,
+    pub mfa: bool,
+}
+
+impl Holder {
+    fn read(file: &File) -> Holder {
+        use std::os::unix::fs::FileExt as _;
+        let mut buf = [0u8; 4096];
+        let n = file.read_at(&mut buf, 0).unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let mut lines = text.lines();
+        Holder {
+            pid: lines.next().and_then(|l| l.trim().parse().ok()),
+            role: lines.next().map(str::to_string).filter(|r| !r.is_empty()),
+            mfa: lines.next() == Some("mfa"),
+        }
+    }
+
+    /// "pid 123" or "pid unknown".
+    pub fn describe(&self) -> String {
+        match self.pid {
+            Some(p) => format!("pid {p}"),
+            None => "pid unknown".to_string(),
+        }
+    }
+}
+
+/// How long a lock is waited for, and who is told.
+#[derive(Debug, Clone, Copy)]
+pub struct Wait {
+    /// Give up after this long.
+    pub bound: std::time::Duration,
+    /// Print the one waiting line after a second.
+    pub tell: bool,
+}
+
+/// A lock that could not be had in time.
+#[derive(Debug)]
+pub enum LockFailure {
+    Io(CacheError),
+    TimedOut(Holder),
+}
+
+/// How long a waiter waits before it says what it waits for.
+const TELL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot use the credential cache at {}: {source}\n  fix: check that directory's owner and permissions, or remove it (`breakglass logout`)", dir.display())]
@@ -39,15 +117,12 @@ pub struct CacheError {
 /// The cache key for a set of inputs: the hex SHA-256 of their JSON.
 pub fn key_of(inputs: &impl Serialize) -> String {
     let json = serde_json::to_vec(inputs).unwrap_or_default();
-    Sha256::digest(&json)[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&Sha256::digest(&json)[..16])
 }
 
 /// A warning on stderr (the shim's only channel).
 pub fn warn(message: &str) {
-    eprintln!("breakglass: warning: {message}");
+    crate::say!("breakglass: warning: {message}");
 }
 
 /// Warns about a cache file once per process: the warm check and the re-check under
@@ -84,17 +159,49 @@ impl Cache {
         }
     }
 
-    /// Takes the entry's lock, waiting for another process that holds it.
-    pub fn lock(&self, key: &str) -> Result<EntryLock, CacheError> {
-        private_dir(&self.dir).map_err(|e| self.err(e))?;
+    /// Takes the entry's lock for `role`, waiting for another process that holds it:
+    /// after a second it says once (when `wait.tell`) who holds it and whether that
+    /// process waits for an MFA code; after `wait.bound` it gives up.
+    pub fn lock(&self, key: &str, role: &str, wait: Wait) -> Result<EntryLock, LockFailure> {
+        private_dir(&self.dir).map_err(|e| LockFailure::Io(self.err(e)))?;
         let file = private_file()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(self.dir.join(format!("{key}.lock")))
-            .map_err(|e| self.err(e))?;
-        FileExt::lock_exclusive(&file).map_err(|e| self.err(e))?;
-        Ok(EntryLock { _file: file })
+            .map_err(|e| LockFailure::Io(self.err(e)))?;
+        let start = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            match FileExt::try_lock_exclusive(&file) {
+                Ok(()) => break,
+                Err(e) if e.raw_os_error() == fs4::lock_contended_error().raw_os_error() => {}
+                Err(e) => return Err(LockFailure::Io(self.err(e))),
+            }
+            let waited = start.elapsed();
+            if waited >= wait.bound {
+                return Err(LockFailure::TimedOut(Holder::read(&file)));
+            }
+            if wait.tell && !told && waited >= TELL_AFTER {
+                told = true;
+                let holder = Holder::read(&file);
+                crate::say!(
+                    "breakglass: waiting for another breakglass process ({}) that is getting credentials for {}{} (giving up after {})",
+                    holder.describe(),
+                    holder.role.as_deref().unwrap_or(role),
+                    if holder.mfa { ": it is waiting for an MFA code" } else { "" },
+                    crate::config::format_duration(wait.bound)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let lock = EntryLock {
+            file,
+            role: role.to_string(),
+        };
+        lock.note(Holding::Assuming);
+        Ok(lock)
     }
 
     /// Reads an entry. Missing gives `None`; an untrustworthy file gives `None` and a
@@ -146,15 +253,7 @@ impl Cache {
     pub fn write<T: Serialize>(&self, key: &str, value: &T) -> Result<(), CacheError> {
         private_dir(&self.dir).map_err(|e| self.err(e))?;
         let json = serde_json::to_vec(value).map_err(|e| self.err(std::io::Error::other(e)))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .permissions(std::fs::Permissions::from_mode(0o600))
-            .tempfile_in(&self.dir)
-            .map_err(|e| self.err(e))?;
-        tmp.write_all(&json).map_err(|e| self.err(e))?;
-        tmp.as_file().sync_all().map_err(|e| self.err(e))?;
-        tmp.persist(self.path(key)).map_err(|e| self.err(e.error))?;
-        Ok(())
+        crate::paths::write_atomic(&self.path(key), &json).map_err(|e| self.err(e))
     }
 
     /// Removes every entry. Returns how many files went.
@@ -176,6 +275,12 @@ impl Cache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl From<CacheError> for crate::error::Error {
+    fn from(e: CacheError) -> Self {
+        crate::error::Error::Role(Box::new(e))
     }
 }
 

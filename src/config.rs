@@ -77,6 +77,16 @@ pub enum Delivery {
     Env,
 }
 
+/// What a break-glass run does when its terminal hangs up (SIGHUP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnHangup {
+    /// Terraform runs to the end, with credentials renewed (default).
+    Finish,
+    /// Terraform gets exactly one interrupt (SIGINT): it stops gracefully and releases
+    /// its lock.
+    Stop,
+}
+
 /// Role settings, as written in `[role]`, `[workspaces.NAME]` or `[stacks."GLOB"]`.
 #[derive(Debug, Clone, Default)]
 pub struct RoleSettings {
@@ -102,6 +112,8 @@ pub struct Settings {
     pub terraform: Option<Located<String>>,
     pub delivery: Option<Located<Delivery>>,
     pub min_remaining: Option<Located<Duration>>,
+    pub on_hangup: Option<Located<OnHangup>>,
+    pub lock_wait: Option<Located<Duration>>,
     pub role: RoleSettings,
     pub workspaces: BTreeMap<String, RoleSettings>,
     pub stacks: BTreeMap<String, RoleSettings>,
@@ -134,15 +146,54 @@ pub struct Project {
 
 impl Project {
     /// Walks up from `dir` to the first `.breakglass.toml` (stopping at the filesystem
-    /// root) and loads it, with `.breakglass.local.toml` beside it layered on top.
+    /// root) and loads it, with `.breakglass.local.toml` beside it layered on top. A
+    /// file that is not trusted ([`crate::trust`]) is ignored with a warning; the walk
+    /// stops there, so no config further up is applied to this directory instead.
     pub fn discover(dir: &Path) -> Result<Option<Project>, ConfigError> {
-        match find_config(dir) {
+        match find_trusted(dir) {
             Some(path) => Project::load(&path).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Loads one config file and the local override beside it, if any.
+    /// Discovery for commands that pass through in every mode (`version`, `fmt`,
+    /// `-help`, ...): only the `terraform` key is read, nothing is checked, and a file
+    /// that does not parse is ignored with one warning, as if there were no config.
+    pub fn discover_passthrough(dir: &Path, quiet: bool) -> Option<Project> {
+        let path = find_trusted(dir)?;
+        let root = path.parent().map(Path::to_path_buf)?;
+        let mut files = vec![path.clone()];
+        let local = root.join(LOCAL_FILE);
+        if std::fs::metadata(&local).is_ok_and(|m| m.is_file() && crate::trust::obeyed(&local, &m))
+        {
+            files.push(local);
+        }
+        let mut terraform = None;
+        for file in &files {
+            match read_terraform_key(file) {
+                Ok(t) => overlay(&mut terraform, t),
+                Err(e) => {
+                    if !quiet {
+                        crate::say!(
+                            "breakglass: warning: {}; ignoring the config for this command",
+                            e.to_string().lines().next().unwrap_or_default()
+                        );
+                    }
+                    return None;
+                }
+            }
+        }
+        Some(Project {
+            root,
+            files,
+            settings: Settings {
+                terraform,
+                ..Settings::default()
+            },
+        })
+    }
+
+    /// Loads one config file and the local override beside it, if any (and trusted).
     pub fn load(path: &Path) -> Result<Project, ConfigError> {
         let root = path
             .parent()
@@ -151,7 +202,8 @@ impl Project {
         let mut settings = read_layer(path)?;
         let mut files = vec![path.to_path_buf()];
         let local = root.join(LOCAL_FILE);
-        if local.is_file() {
+        if std::fs::metadata(&local).is_ok_and(|m| m.is_file() && crate::trust::obeyed(&local, &m))
+        {
             settings.overlay(read_layer(&local)?);
             files.push(local);
         }
@@ -168,11 +220,52 @@ impl Project {
     }
 }
 
-/// The first `.breakglass.toml` at or above `dir`.
+/// The first `.breakglass.toml` at or above `dir`, trusted or not.
 pub fn find_config(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .map(|d| d.join(CONFIG_FILE))
         .find(|p| p.is_file())
+}
+
+/// The first `.breakglass.toml` at or above `dir`, if it is trusted (else a warning).
+fn find_trusted(dir: &Path) -> Option<PathBuf> {
+    for d in dir.ancestors() {
+        let path = d.join(CONFIG_FILE);
+        if let Ok(meta) = std::fs::metadata(&path) {
+            if meta.is_file() {
+                return crate::trust::obeyed(&path, &meta).then_some(path);
+            }
+        }
+    }
+    None
+}
+
+/// Only the `terraform` key of one file; every other key is ignored unread.
+fn read_terraform_key(path: &Path) -> Result<Option<Located<String>>, ConfigError> {
+    #[derive(Deserialize)]
+    struct Lenient {
+        terraform: Option<Spanned<String>>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let src = Source {
+        file: Arc::new(path.to_path_buf()),
+        text,
+    };
+    let raw: Lenient = toml::from_str(&src.text).map_err(|e| toml_error(&src, e))?;
+    Ok(src.string(raw.terraform))
+}
+
+/// Parses one config text (as if read from `file`) into settings: every key checked.
+pub fn parse_layer(file: &Path, text: String) -> Result<Settings, ConfigError> {
+    let src = Source {
+        file: Arc::new(file.to_path_buf()),
+        text,
+    };
+    let raw: RawFile = toml::from_str(&src.text).map_err(|e| toml_error(&src, e))?;
+    Settings::from_raw(&src, raw)
 }
 
 // ---------------------------------------------------------------------------------
@@ -186,6 +279,8 @@ struct RawFile {
     terraform: Option<Spanned<String>>,
     delivery: Option<Spanned<String>>,
     min_remaining: Option<Spanned<String>>,
+    on_hangup: Option<Spanned<String>>,
+    lock_wait: Option<Spanned<String>>,
     role: Option<RawRole>,
     #[serde(default)]
     workspaces: BTreeMap<String, RawRole>,
@@ -292,12 +387,7 @@ fn read_layer(path: &Path) -> Result<Settings, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let src = Source {
-        file: Arc::new(path.to_path_buf()),
-        text,
-    };
-    let raw: RawFile = toml::from_str(&src.text).map_err(|e| toml_error(&src, e))?;
-    Settings::from_raw(&src, raw)
+    parse_layer(path, text)
 }
 
 /// A TOML or shape error, with a did-you-mean for unknown keys.
@@ -351,6 +441,34 @@ impl Settings {
                 })
             }
         };
+        let on_hangup = match raw.on_hangup.map(|d| src.locate(d)) {
+            None => None,
+            Some(h) => {
+                let value = match h.value.as_str() {
+                    "finish" => OnHangup::Finish,
+                    "stop" => OnHangup::Stop,
+                    other => {
+                        return Err(h.origin.error(
+                            format!("on_hangup = \"{other}\" is not known"),
+                            "use on_hangup = \"finish\" (terraform runs to the end, the default) or \"stop\" (one graceful interrupt)",
+                        ))
+                    }
+                };
+                Some(Located {
+                    value,
+                    origin: h.origin,
+                })
+            }
+        };
+        let lock_wait = src.duration(raw.lock_wait)?;
+        if let Some(w) = &lock_wait {
+            if w.value.is_zero() || w.value > Duration::from_secs(3600) {
+                return Err(w.origin.error(
+                    "lock_wait must be from 1s to 1h",
+                    "use a bound such as \"2m\" (the default)",
+                ));
+            }
+        }
         let mut workspaces = BTreeMap::new();
         for (name, role) in raw.workspaces {
             workspaces.insert(name, RoleSettings::from_raw(src, role)?);
@@ -415,6 +533,8 @@ impl Settings {
             terraform: src.string(raw.terraform),
             delivery,
             min_remaining: src.duration(raw.min_remaining)?,
+            on_hangup,
+            lock_wait,
             role: raw
                 .role
                 .map(|r| RoleSettings::from_raw(src, r))
@@ -446,6 +566,8 @@ impl Settings {
         overlay(&mut self.terraform, over.terraform);
         overlay(&mut self.delivery, over.delivery);
         overlay(&mut self.min_remaining, over.min_remaining);
+        overlay(&mut self.on_hangup, over.on_hangup);
+        overlay(&mut self.lock_wait, over.lock_wait);
         self.role.overlay(over.role);
         for (name, role) in over.workspaces {
             self.workspaces.entry(name).or_default().overlay(role);
@@ -843,5 +965,79 @@ from = ["admin"]
         assert!(project.enabled());
         let other = tempfile::tempdir().unwrap();
         assert!(Project::discover(other.path()).unwrap().is_none());
+    }
+
+    mod properties {
+        //! Any config text at all: never a panic; an error always names the file,
+        //! line and column; a config that loads also resolves without a panic.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn line() -> impl Strategy<Value = String> {
+            let key = prop_oneof![
+                Just("enabled"),
+                Just("region"),
+                Just("terraform"),
+                Just("delivery"),
+                Just("min_remaining"),
+                Just("on_hangup"),
+                Just("lock_wait"),
+                Just("arn"),
+                Just("read_arn"),
+                Just("duration"),
+                Just("refresh_before"),
+                Just("external_id"),
+                Just("mfa_serial"),
+                Just("session_name"),
+                Just("policy_arns"),
+                Just("tags"),
+                Just("source_profile"),
+            ];
+            let value = prop_oneof![
+                Just("true".to_string()),
+                Just("\"15m\"".to_string()),
+                Just("\"arn:aws:iam::111111111111:role/x\"".to_string()),
+                Just("\"eu-west-1\"".to_string()),
+                Just("\"stop\"".to_string()),
+                Just("[\"arn:aws:iam::aws:policy/ReadOnlyAccess\"]".to_string()),
+                Just("{ a = \"b\" }".to_string()),
+                "\"[ -~]{0,16}\"",
+                "[0-9]{1,5}",
+            ];
+            prop_oneof![
+                (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+                Just("[role]".to_string()),
+                "\\[workspaces\\.[a-z]{1,5}\\]",
+                "\\[stacks\\.\"[a-z*/?\\[\\]]{0,8}\"\\]",
+                "[ -~]{0,30}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(10_000))]
+            #[test]
+            fn any_config_text_loads_or_says_where_it_is_wrong(
+                lines in proptest::collection::vec(line(), 0..10),
+                dir in "[a-z]{0,3}(/[a-z*]{1,3}){0,2}",
+                workspace in "[a-z]{1,6}",
+            ) {
+                let file = Path::new("/p/.breakglass.toml");
+                match parse_layer(file, lines.join("\n")) {
+                    Err(e) => {
+                        let m = e.to_string();
+                        prop_assert!(m.starts_with("/p/.breakglass.toml:"), "{}", m);
+                        prop_assert!(m.contains("fix:"), "{}", m);
+                    }
+                    Ok(settings) => {
+                        let project = Project {
+                            root: PathBuf::from("/p"),
+                            files: vec![file.to_path_buf()],
+                            settings,
+                        };
+                        let _ = project.resolve(&Path::new("/p").join(&dir), &workspace);
+                    }
+                }
+            }
+        }
     }
 }

@@ -8,11 +8,10 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use serde::Serialize;
 
 use crate::backend::{self, Backend};
+use crate::broker::{Broker, CredentialsError};
 use crate::config::Project;
-use crate::credentials::{Broker, CredentialsError};
-use crate::mapping::current_workspace;
+use crate::context::Context;
 use crate::run;
-use crate::shim::ShimRun;
 use crate::sts::{xml_field, Sts, StsError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,11 +61,12 @@ fn platform_backend(b: &Backend) -> Option<String> {
 }
 
 /// Runs every check for the project that `run` found.
-pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
+pub fn run_checks(ctx: &Context) -> Vec<Check> {
     let mut checks = Vec::new();
 
     // terraform.found
-    match crate::shim::locate_terraform(shim) {
+    let guard = crate::terraform::Guard::inherit(ctx.env.os(crate::terraform::GUARD_VAR));
+    match crate::shim::locate_terraform(ctx, "terraform", &guard) {
         Ok(path) => {
             let version =
                 crate::terraform::version(&path).unwrap_or_else(|| "version unknown".to_string());
@@ -86,17 +86,17 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
     }
 
     // config.valid
-    let Some(project) = shim.project.as_ref() else {
+    let Some(project) = ctx.project.as_ref() else {
         checks.push(check(
             "config.valid",
             Status::Fail,
-            format!("no .breakglass.toml at or above {}", shim.workdir.display()),
+            format!("no .breakglass.toml at or above {}", ctx.workdir.display()),
             "run `breakglass init` in the project",
         ));
         return checks;
     };
-    let workspace = current_workspace(&shim.workdir, std::env::var("TF_WORKSPACE").ok().as_deref());
-    let target = match project.resolve(&shim.workdir, &workspace) {
+    let workspace = ctx.workspace();
+    let target = match project.resolve(&ctx.workdir, &workspace) {
         Ok(t) => {
             checks.push(check(
                 "config.valid",
@@ -104,7 +104,7 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
                 format!(
                     "{} maps {} to {} ({})",
                     project.files[0].display(),
-                    shim.workdir.display(),
+                    ctx.workdir.display(),
                     t.arn,
                     t.matched_by
                 ),
@@ -140,7 +140,7 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
             t.arn = arn.clone();
             t.read_arn = None;
             t.session_name = "breakglass-doctor-{user}".to_string();
-            let mut req = run::request(project, &t, false, None);
+            let mut req = crate::policy::request(project, &t, false, None, &ctx.env);
             let result = match rt.block_on(Broker::new(req.clone(), dirs).probe()) {
                 Err(CredentialsError::Sts(StsError::DurationTooLong { message, .. })) => {
                     checks.push(check(
@@ -191,7 +191,7 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
                     if let CredentialsError::Sts(StsError::AccessDenied { caller, role }) = &e {
                         fix = format!(
                             "{fix}; {}",
-                            crate::import::trust::access_denied_hint(caller, role)
+                            crate::import::trust_statement::access_denied_hint(caller, role)
                         );
                     }
                     checks.push(check("role.assume", Status::Fail, summary, fix));
@@ -201,10 +201,18 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
     }
 
     // inventory.fresh, and state.external for stacks whose state the platform keeps
-    checks.extend(crate::import::check::checks(project, &shim.workdir));
+    for c in crate::import::check::checks(project, &ctx.workdir) {
+        use crate::import::check::Status as Is;
+        let status = match c.status {
+            Is::Pass => Status::Pass,
+            Is::Fail => Status::Fail,
+            Is::Skip => Status::Skip,
+        };
+        checks.push(check(c.id, status, c.summary, c.fix));
+    }
 
     // state.*
-    let backend = match backend::find(&shim.workdir) {
+    let backend = match backend::find(&ctx.workdir) {
         Ok(b) => b,
         Err(e) => {
             checks.push(check(
@@ -220,7 +228,7 @@ pub fn run_checks(shim: &ShimRun) -> Vec<Check> {
         checks.push(check(
             "state.external",
             Status::Fail,
-            format!("no backend block in {}: state is local to one machine", shim.workdir.display()),
+            format!("no backend block in {}: state is local to one machine", ctx.workdir.display()),
             "add `terraform { backend \"s3\" { bucket = ..., key = ..., region = ..., use_lockfile = true } }`",
         ));
         return checks;
@@ -560,9 +568,9 @@ pub fn print_human(checks: &[Check]) {
             Status::Fail => "FAIL",
             Status::Skip => "skip",
         };
-        println!("{tag:<5} {:<20} {}", c.id, c.summary);
+        crate::outln!("{tag:<5} {:<20} {}", c.id, c.summary);
         if !c.fix.is_empty() && c.status != Status::Pass {
-            println!("      {:<20} fix: {}", "", c.fix);
+            crate::outln!("      {:<20} fix: {}", "", c.fix);
         }
     }
 }

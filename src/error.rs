@@ -1,14 +1,14 @@
 //! The errors that reach the user, and the exit code they map to.
 //!
 //! Inside, each module has its own typed error. Here each becomes one message on
-//! stderr and the shim's own exit code, which terraform never uses.
+//! stderr and the shim's own exit code, which terraform never uses. This module is on
+//! the shim's hot path: it names only the hot path's errors; the break-glass path's
+//! modules (STS, the broker, the supervisor) convert theirs into [`Error::Role`].
 
-use crate::cache::CacheError;
 use crate::config::ConfigError;
-use crate::credentials::CredentialsError;
 use crate::mapping::MappingError;
 use crate::mode::ModeError;
-use crate::sts::StsError;
+use crate::nested::NestedError;
 use crate::terraform::LocateError;
 
 /// The exit code of the shim's own failures, before terraform starts: config,
@@ -27,11 +27,10 @@ pub enum Error {
     #[error(transparent)]
     Locate(#[from] LocateError),
     #[error(transparent)]
-    Sts(#[from] StsError),
+    Nested(#[from] NestedError),
+    /// A failure of the break-glass path: credentials, STS, the cache, the supervisor.
     #[error(transparent)]
-    Cache(#[from] CacheError),
-    #[error(transparent)]
-    Supervisor(#[from] crate::supervisor::SupervisorError),
+    Role(Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot read the current directory: {0}")]
     Cwd(std::io::Error),
     /// A failure already worded for the user: what happened, then what to run.
@@ -39,19 +38,10 @@ pub enum Error {
     Message(String),
 }
 
-impl From<CredentialsError> for Error {
-    fn from(e: CredentialsError) -> Self {
-        match e {
-            CredentialsError::Sts(e) => Error::Sts(e),
-            CredentialsError::Cache(e) => Error::Cache(e),
-        }
-    }
-}
-
 impl Error {
     /// Prints the error on stderr and returns the exit code.
     pub fn report(&self) -> i32 {
-        eprintln!("breakglass: {self}");
+        crate::say!("breakglass: {self}");
         SHIM_FAILURE
     }
 }

@@ -243,4 +243,45 @@ mod tests {
         assert_eq!(i.args[1], raw);
         assert_eq!(i.subcommand(), Some("apply"));
     }
+
+    mod properties {
+        //! Any command line at all: never a panic, and the arguments are never changed.
+        use super::*;
+        use proptest::prelude::*;
+        use std::os::unix::ffi::OsStringExt;
+
+        fn arg() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                Just(b"plan".to_vec()),
+                Just(b"state".to_vec()),
+                Just(b"list".to_vec()),
+                Just(b"-chdir=".to_vec()),
+                Just(b"-help".to_vec()),
+                Just(b"version".to_vec()),
+                "-chdir=[ -~]{0,20}".prop_map(String::into_bytes),
+                "-?[a-z-]{0,12}".prop_map(String::into_bytes),
+                proptest::collection::vec(any::<u8>(), 0..24),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(10_000))]
+            #[test]
+            fn any_command_line_is_read_without_panic(
+                args in proptest::collection::vec(arg(), 0..8),
+            ) {
+                let args: Vec<OsString> = args.into_iter().map(OsString::from_vec).collect();
+                let i = Invocation::parse("terraform", args.clone());
+                prop_assert_eq!(&i.args, &args);
+                let _ = i.subcommand();
+                let _ = i.sub_args();
+                let read_only = i.is_read_only();
+                let passthrough = i.is_passthrough();
+                if i.subcommand().is_none() {
+                    prop_assert!(passthrough && !read_only);
+                }
+                let _ = i.workdir(Path::new("/tmp"));
+            }
+        }
+    }
 }

@@ -4,6 +4,8 @@
 
 use std::ffi::OsString;
 
+use crate::nested::Marker;
+
 /// Variables that select an identity; removed from terraform's environment.
 pub const IDENTITY_VARS: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
@@ -26,22 +28,19 @@ pub const IDENTITY_VARS: &[&str] = &[
     "BREAKGLASS_MFA_TOKEN",
 ];
 
-/// Set in the environment of everything a break-glass run starts: a `terraform` started
-/// inside it (a provisioner's `terraform output`, `breakglass exec -- terraform ...`)
-/// passes straight through and uses the credentials it inherits.
-pub const NESTED_VAR: &str = "BREAKGLASS_SUPERVISED";
+pub use crate::nested::NESTED_VAR;
 
 /// One change to terraform's environment: set, or remove with `None`.
 pub type EnvChange = (OsString, Option<OsString>);
 
 /// The changes every hand-over makes: identity variables removed, the nested-run
 /// marker set.
-fn base_changes() -> Vec<EnvChange> {
+fn base_changes(marker: &Marker) -> Vec<EnvChange> {
     let mut env: Vec<EnvChange> = IDENTITY_VARS
         .iter()
         .map(|k| (OsString::from(k), None))
         .collect();
-    env.push((OsString::from(NESTED_VAR), Some(OsString::from("1"))));
+    env.push(set(NESTED_VAR, marker.value()));
     env
 }
 
@@ -50,8 +49,12 @@ fn set(k: &str, v: impl Into<OsString>) -> EnvChange {
 }
 
 /// The plain hand-over (`delivery = "env"`): static variables, never refreshed.
-pub fn env_delivery(creds: &crate::secret::Credentials, region: &str) -> Vec<EnvChange> {
-    let mut env = base_changes();
+pub fn env_delivery(
+    creds: &crate::secret::Credentials,
+    region: &str,
+    marker: &Marker,
+) -> Vec<EnvChange> {
+    let mut env = base_changes(marker);
     env.push(set("AWS_ACCESS_KEY_ID", &creds.access_key_id));
     env.push(set(
         "AWS_SECRET_ACCESS_KEY",
@@ -70,12 +73,13 @@ pub fn endpoint_delivery(
     endpoint_env: &[(String, String)],
     region: &str,
     run_dir: &std::path::Path,
+    marker: &Marker,
 ) -> std::io::Result<Vec<EnvChange>> {
     let config = run_dir.join("config");
     let credentials = run_dir.join("credentials");
     std::fs::write(&config, format!("[default]\nregion = {region}\n"))?;
     std::fs::write(&credentials, "")?;
-    let mut env = base_changes();
+    let mut env = base_changes(marker);
     for (k, v) in endpoint_env {
         env.push(set(k, v));
     }

@@ -6,8 +6,8 @@
 pub const LOG_VAR: &str = "BREAKGLASS_LOG";
 
 /// Starts logging to stderr when `BREAKGLASS_LOG` is set; does nothing otherwise.
-pub fn init() {
-    let Some(filter) = std::env::var(LOG_VAR).ok().filter(|f| !f.trim().is_empty()) else {
+pub fn init(env: &crate::env::Env) {
+    let Some(filter) = env.get(LOG_VAR).filter(|f| !f.trim().is_empty()) else {
         return;
     };
     // Only breakglass's own events: the AWS SDK's trace output includes request bodies

@@ -70,12 +70,18 @@ pub enum MappingError {
 }
 
 /// The terraform workspace for `workdir`: `TF_WORKSPACE`, else
-/// `.terraform/environment`, else `default`.
-pub fn current_workspace(workdir: &Path, tf_workspace: Option<&str>) -> String {
+/// `environment` in the data directory (`TF_DATA_DIR`, default `.terraform`), else
+/// `default`.
+pub fn current_workspace(
+    workdir: &Path,
+    tf_workspace: Option<&str>,
+    tf_data_dir: Option<&std::ffi::OsStr>,
+) -> String {
     if let Some(ws) = tf_workspace.filter(|w| !w.is_empty()) {
         return ws.to_string();
     }
-    let data_dir = std::env::var_os("TF_DATA_DIR")
+    let data_dir = tf_data_dir
+        .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(".terraform"));
     std::fs::read_to_string(workdir.join(data_dir).join("environment"))
@@ -331,11 +337,11 @@ arn = "arn:aws:iam::111111111111:role/app-staging"
     #[test]
     fn workspace_from_env_then_file_then_default() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(current_workspace(dir.path(), None), "default");
+        assert_eq!(current_workspace(dir.path(), None, None), "default");
         std::fs::create_dir(dir.path().join(".terraform")).unwrap();
         std::fs::write(dir.path().join(".terraform/environment"), "staging").unwrap();
-        assert_eq!(current_workspace(dir.path(), None), "staging");
-        assert_eq!(current_workspace(dir.path(), Some("prod")), "prod");
+        assert_eq!(current_workspace(dir.path(), None, None), "staging");
+        assert_eq!(current_workspace(dir.path(), Some("prod"), None), "prod");
     }
 
     #[test]

@@ -70,3 +70,18 @@ pub fn private_file() -> std::fs::OpenOptions {
     options.mode(0o600);
     options
 }
+
+/// Replaces `path` atomically with `bytes`: a 0600 temporary file beside it, synced,
+/// then renamed over it. The directory must exist.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,22 +1,20 @@
 //! `breakglass init`: writes a commented `.breakglass.toml`, from flags or from what the
 //! project's backend block shows (its region and `assume_role.role_arn`).
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use crate::config::{Project, CONFIG_FILE};
 use crate::error::Error;
 
 /// Writes `.breakglass.toml` in the project directory (`-C DIR` or the current one).
 pub fn init(
-    chdir: Option<PathBuf>,
+    dir: &Path,
     role: Option<String>,
     read_role: Option<String>,
     region: Option<String>,
     enable: bool,
     force: bool,
 ) -> Result<i32, Error> {
-    let cwd = std::env::current_dir().map_err(Error::Cwd)?;
-    let dir = chdir.map(|d| cwd.join(d)).unwrap_or(cwd);
     let path = dir.join(CONFIG_FILE);
     if path.exists() && !force {
         return Err(Error::Message(format!(
@@ -24,7 +22,7 @@ pub fn init(
             path.display()
         )));
     }
-    let backend = crate::backend::find(&dir).ok().flatten();
+    let backend = crate::backend::find(dir).ok().flatten();
     let region = region.or_else(|| {
         backend
             .as_ref()
@@ -53,7 +51,7 @@ pub fn init(
             path.display()
         )));
     }
-    eprintln!(
+    crate::say!(
         "breakglass: wrote {}{}\n  next: `breakglass doctor`, then `breakglass on --reason \"...\"` when the platform is down",
         path.display(),
         if role.is_none() { " (fill in [role] arn)" } else { "" }

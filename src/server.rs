@@ -37,7 +37,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use subtle::ConstantTimeEq;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::clock::rfc3339;
@@ -90,7 +90,14 @@ pub struct Options {
     pub max_header_bytes: usize,
     /// Append one line per request to this file (see [`LOG_ENV`]).
     pub log_file: Option<PathBuf>,
+    /// Notified when an authorized request finds the credentials expired (after a
+    /// suspend, say): the refresher renews at once, and the request waits for it (at
+    /// most [`RENEW_WAIT`]) instead of getting a 503.
+    pub renew: Option<Arc<Notify>>,
 }
+
+/// How long a request that found the credentials expired waits for a renewal.
+pub const RENEW_WAIT: Duration = Duration::from_secs(4);
 
 impl Default for Options {
     fn default() -> Options {
@@ -100,6 +107,7 @@ impl Default for Options {
             max_connections: 256,
             max_header_bytes: 16 * 1024,
             log_file: None,
+            renew: None,
         }
     }
 }
@@ -164,8 +172,18 @@ impl fmt::Debug for Endpoint {
 
 impl Endpoint {
     /// Starts the endpoint with [`Options::from_env`], on the current tokio runtime.
-    pub async fn start(state: watch::Receiver<CredentialState>) -> Result<Endpoint, ServerError> {
-        Endpoint::start_with(state, Options::from_env()).await
+    pub async fn start(
+        state: watch::Receiver<CredentialState>,
+        renew: Option<Arc<Notify>>,
+    ) -> Result<Endpoint, ServerError> {
+        Endpoint::start_with(
+            state,
+            Options {
+                renew,
+                ..Options::from_env()
+            },
+        )
+        .await
     }
 
     /// Binds `127.0.0.1:0`, makes a fresh token and spawns the accept loop on the
@@ -184,6 +202,7 @@ impl Endpoint {
             token: token.clone(),
             state,
             log,
+            renew: options.renew.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), options, stop_rx));
@@ -241,6 +260,41 @@ struct Shared {
     token: Secret,
     state: watch::Receiver<CredentialState>,
     log: RequestLog,
+    renew: Option<Arc<Notify>>,
+}
+
+impl Shared {
+    /// For an authorized GET that would get a 503 (credentials expired by the wall
+    /// clock, or marked expired): asks the refresher to renew now and waits for a
+    /// usable state, at most [`RENEW_WAIT`].
+    async fn renew_if_stale<B>(&self, req: &Request<B>) {
+        let Some(poke) = &self.renew else { return };
+        if req.method() != Method::GET || !matches!(authorize(&self.token, req), Auth::Ok) {
+            return;
+        }
+        if !stale(&self.state.borrow(), SystemTime::now()) {
+            return;
+        }
+        let mut rx = self.state.clone();
+        rx.mark_unchanged();
+        poke.notify_one();
+        let _ = tokio::time::timeout(RENEW_WAIT, async {
+            while stale(&rx.borrow_and_update(), SystemTime::now()) {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// True when the state would be answered with a 503.
+fn stale(state: &CredentialState, now: SystemTime) -> bool {
+    match state {
+        CredentialState::Expired { .. } => true,
+        CredentialState::Valid { credentials, .. } => credentials.expires_at() <= now,
+    }
 }
 
 struct RequestLog {
@@ -366,8 +420,11 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let response = handle(&shared, &req);
-        async move { Ok::<_, Infallible>(response) }
+        let shared = shared.clone();
+        async move {
+            shared.renew_if_stale(&req).await;
+            Ok::<_, Infallible>(handle(&shared, &req))
+        }
     });
     let conn = http.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
@@ -389,7 +446,7 @@ async fn serve_connection(
 }
 
 /// Answers one request and records it. Never reads the body.
-fn handle(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn handle<B>(shared: &Shared, req: &Request<B>) -> Response<Full<Bytes>> {
     let now = SystemTime::now();
     let (response, access_key_id) = answer(shared, req, now);
     shared.log.record(ServedRecord {
@@ -400,9 +457,9 @@ fn handle(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     response
 }
 
-fn answer(
+fn answer<B>(
     shared: &Shared,
-    req: &Request<Incoming>,
+    req: &Request<B>,
     now: SystemTime,
 ) -> (Response<Full<Bytes>>, Option<String>) {
     if req.method() != Method::GET {
@@ -481,7 +538,14 @@ enum Auth {
     Ok,
 }
 
-fn authorize(token: &Secret, req: &Request<Incoming>) -> Auth {
+impl Auth {
+    #[cfg(test)]
+    fn is_ok(&self) -> bool {
+        matches!(self, Auth::Ok)
+    }
+}
+
+fn authorize<B>(token: &Secret, req: &Request<B>) -> Auth {
     let mut values = req.headers().get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Auth::Missing;
@@ -911,6 +975,94 @@ mod tests {
         assert!(!json_message(&reply).is_empty());
         assert_no_credentials(&reply);
         assert!(!reply.raw.contains("ASIAOLD"));
+    }
+
+    /// After a suspend the wall clock has passed the expiry before the refresher woke
+    /// up: the request pokes the refresher and waits for the renewal, never a 503.
+    #[tokio::test]
+    async fn expired_by_the_wall_clock_waits_for_a_renewal_instead_of_503() {
+        let past = now_secs() - 10;
+        let (tx, rx) = watch::channel(valid("ASIAOLD", SECRET, past, past - 900));
+        let poke = Arc::new(Notify::new());
+        let endpoint = Endpoint::start_with(
+            rx,
+            Options {
+                renew: Some(poke.clone()),
+                ..test_options()
+            },
+        )
+        .await
+        .unwrap();
+        let renewer = tokio::spawn(async move {
+            poke.notified().await;
+            let later = now_secs() + 3600;
+            let _ = tx.send(valid("ASIANEW", SECRET, later, later - 900));
+            tx
+        });
+        let reply = get(&endpoint, Some(endpoint.token.expose())).await;
+        assert_eq!(reply.status, 200, "{}", reply.raw);
+        assert!(reply.body.contains("ASIANEW"), "{}", reply.body);
+        let _tx = renewer.await.unwrap();
+        // Without the right token, nothing is poked and nothing waits.
+        let reply = get(&endpoint, Some("wrong")).await;
+        assert_eq!(reply.status, 403);
+    }
+
+    mod properties {
+        //! Any request at all: never a panic, and never credentials without the token.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn shared(token: &str) -> Shared {
+            let (_tx, rx) = watch::channel(valid(
+                "ASIAPROP",
+                SECRET,
+                now_secs() + 3600,
+                now_secs() + 2700,
+            ));
+            Shared {
+                token: Secret::new(token),
+                state: rx,
+                log: RequestLog::open(None).unwrap(),
+                renew: None,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(10_000))]
+            #[test]
+            fn any_request_is_answered_without_panic(
+                method in prop_oneof![Just("GET".to_string()), Just("POST".to_string()), "[A-Z]{1,8}"],
+                path in "/[ -~]{0,40}",
+                headers in proptest::collection::vec(("[A-Za-z-]{1,20}", "[ -~]{0,80}"), 0..6),
+                auth in proptest::option::of("[ -~]{0,80}"),
+                right in any::<bool>(),
+            ) {
+                let token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+                let shared = shared(token);
+                let mut b = Request::builder().method(method.as_str()).uri(path.as_str());
+                for (k, v) in &headers {
+                    b = b.header(k.as_str(), v.as_str());
+                }
+                let sent_right = right && method == "GET";
+                if right {
+                    b = b.header(AUTHORIZATION, token);
+                } else if let Some(a) = &auth {
+                    b = b.header(AUTHORIZATION, a.as_str());
+                }
+                let Ok(req) = b.body(()) else { return Ok(()) };
+                let (resp, key) = answer(&shared, &req, SystemTime::now());
+                let status = resp.status().as_u16();
+                prop_assert!([200, 401, 403, 405].contains(&status), "{status}");
+                if key.is_some() {
+                    prop_assert_eq!(status, 200);
+                    prop_assert!(authorize(&shared.token, &req).is_ok());
+                }
+                if sent_right && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+                    prop_assert_eq!(status, 200);
+                }
+            }
+        }
     }
 
     #[test]

@@ -9,27 +9,22 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::activation;
-use crate::config::Project;
+use crate::context::{Context, Reading};
+use crate::env::Env;
 use crate::error::Error;
 use crate::invocation::Invocation;
 use crate::mode::{self, Mode};
-use crate::paths::Dirs;
 use crate::terraform::{self, Guard, Requested};
 
-/// Everything the break-glass path needs about one `terraform` run.
+/// One `terraform` command line in its context: everything the break-glass path needs.
 #[derive(Debug)]
 pub struct ShimRun {
+    pub ctx: Context,
     pub invocation: Invocation,
-    /// The directory the shim was started in.
-    pub cwd: PathBuf,
-    /// The directory terraform runs in (`-chdir` applied).
-    pub workdir: PathBuf,
-    pub project: Option<Project>,
     pub mode: Mode,
     /// The real terraform.
     pub terraform: PathBuf,
     pub guard: Guard,
-    pub dirs: Option<Dirs>,
 }
 
 /// The basename of `argv[0]`: the name the shim was started as.
@@ -40,81 +35,95 @@ pub fn invoked_name(argv0: &OsString) -> String {
         .unwrap_or_else(|| "terraform".to_string())
 }
 
-/// Reads everything the decision needs and finds the real terraform.
-pub fn prepare(name: String, args: Vec<OsString>) -> Result<ShimRun, Error> {
-    let mut run = read_context(name, args)?;
-    let completing = std::env::var_os("COMP_LINE").is_some();
-    if !completing && !run.invocation.is_passthrough() {
-        run.mode = decide_mode(&run)?;
-    }
-    run.terraform = locate_terraform(&run)?;
-    Ok(run)
+/// Reads everything the decision needs and finds the real terraform. A command that
+/// passes through in every mode (`version`, `fmt`, completion) reads only the config's
+/// `terraform` key, and never fails because of the config.
+pub fn prepare(name: String, args: Vec<OsString>, env: Env) -> Result<ShimRun, Error> {
+    let invocation = Invocation::parse(name, args);
+    let completing = env.is_set("COMP_LINE");
+    let passthrough = completing || invocation.is_passthrough();
+    let reading = if passthrough {
+        Reading::TerraformKeyOnly { quiet: completing }
+    } else {
+        Reading::Full
+    };
+    let ctx = Context::new(invocation.chdir.as_deref(), env, reading)?;
+    let mode = if passthrough {
+        Mode {
+            on: false,
+            reason: mode::Reason::NotEnabled,
+        }
+    } else {
+        decide_mode(&ctx)?
+    };
+    let guard = Guard::inherit(ctx.env.os(terraform::GUARD_VAR));
+    let terraform = locate_terraform(&ctx, &invocation.name, &guard)?;
+    Ok(ShimRun {
+        ctx,
+        invocation,
+        mode,
+        terraform,
+        guard,
+    })
 }
 
-/// The mode for this project: off inside a break-glass run (it inherits the role),
+/// The mode for this context: off inside a break-glass run when this directory maps
+/// to the run's own role (it inherits the credentials; any other role is refused),
 /// else `BREAKGLASS`, else an activation, else the config.
-pub fn decide_mode(run: &ShimRun) -> Result<Mode, Error> {
-    if std::env::var_os(crate::isolation::NESTED_VAR).is_some() {
+pub fn decide_mode(ctx: &Context) -> Result<Mode, Error> {
+    if let Some(value) = ctx.env.os(crate::nested::NESTED_VAR) {
+        let marker = value.to_str().and_then(crate::nested::Marker::parse);
+        let resolved = match &ctx.project {
+            Some(_) => ctx.target().map(|t| (t.arn, t.read_arn)).map_err(|e| {
+                format!(
+                    "maps to no role: {}",
+                    e.to_string().lines().next().unwrap_or_default()
+                )
+            }),
+            None => Err("has no .breakglass.toml at or above it".to_string()),
+        };
+        crate::nested::check(marker.as_ref(), &ctx.workdir, resolved)?;
         return Ok(Mode {
             on: false,
             reason: mode::Reason::Nested,
         });
     }
     Ok(mode::decide(
-        std::env::var_os(mode::MODE_VAR).as_deref(),
-        run.project.as_ref(),
+        ctx.env.os(mode::MODE_VAR),
+        ctx.project.as_ref(),
         |p| {
-            run.dirs
+            ctx.dirs
                 .as_ref()
                 .and_then(|d| activation::current(d, &p.root))
         },
     )?)
 }
 
-/// Reads the command line, the working directory and the project config. The mode
-/// starts off and the program is not yet found.
-pub fn read_context(name: String, args: Vec<OsString>) -> Result<ShimRun, Error> {
-    let invocation = Invocation::parse(name, args);
-    let cwd = std::env::current_dir().map_err(Error::Cwd)?;
-    let workdir = invocation.workdir(&cwd);
-    let project = Project::discover(&workdir)?;
-    Ok(ShimRun {
-        invocation,
-        cwd,
-        workdir,
-        project,
-        mode: Mode {
-            on: false,
-            reason: mode::Reason::NotEnabled,
-        },
-        terraform: PathBuf::new(),
-        guard: Guard::inherit(std::env::var_os(terraform::GUARD_VAR).as_deref()),
-        dirs: Dirs::new(),
-    })
-}
-
 /// The real terraform: `BREAKGLASS_TERRAFORM`, else the config's `terraform` key, else
-/// the name the shim was started as, skipping every file that is a shim.
-pub fn locate_terraform(run: &ShimRun) -> Result<PathBuf, Error> {
-    let project = run.project.as_ref();
-    let requested =
-        if let Some(v) = std::env::var_os(terraform::TERRAFORM_VAR).filter(|v| !v.is_empty()) {
-            Requested::Env(v)
-        } else if let (Some(t), Some(p)) =
-            (project.and_then(|p| p.settings.terraform.as_ref()), project)
-        {
-            Requested::Config {
-                value: t.value.clone(),
-                base: p.root.clone(),
-            }
-        } else {
-            Requested::Name(run.invocation.name.clone())
-        };
+/// `name` (the name the shim was started as), skipping every file that is a shim.
+pub fn locate_terraform(ctx: &Context, name: &str, guard: &Guard) -> Result<PathBuf, Error> {
+    let project = ctx.project.as_ref();
+    let requested = if let Some(v) = ctx
+        .env
+        .os(terraform::TERRAFORM_VAR)
+        .filter(|v| !v.is_empty())
+    {
+        Requested::Env(v.to_os_string())
+    } else if let (Some(t), Some(p)) =
+        (project.and_then(|p| p.settings.terraform.as_ref()), project)
+    {
+        Requested::Config {
+            value: t.value.clone(),
+            base: p.root.clone(),
+        }
+    } else {
+        Requested::Name(name.to_string())
+    };
     Ok(terraform::locate(
         &requested,
-        std::env::var_os("PATH").as_deref(),
-        &run.cwd,
-        &run.guard,
+        ctx.env.os("PATH"),
+        &ctx.cwd,
+        guard,
     )?)
 }
 
@@ -123,10 +132,11 @@ pub fn locate_terraform(run: &ShimRun) -> Result<PathBuf, Error> {
 pub fn run(
     argv0: OsString,
     args: Vec<OsString>,
+    env: Env,
     on: impl FnOnce(ShimRun) -> Result<i32, Error>,
 ) -> i32 {
-    let completing = std::env::var_os("COMP_LINE").is_some();
-    let result = prepare(invoked_name(&argv0), args).and_then(|run| {
+    let completing = env.is_set("COMP_LINE");
+    let result = prepare(invoked_name(&argv0), args, env).and_then(|run| {
         if run.mode.on {
             on(run)
         } else {
@@ -149,7 +159,7 @@ pub const BIN_VAR: &str = "BREAKGLASS_BIN";
 /// name and arguments; it makes the same decision and runs the break-glass path.
 /// Returns only on failure.
 pub fn hand_to_full_binary(argv0: &OsString, run: &ShimRun) -> Error {
-    let full = match std::env::var_os(BIN_VAR).filter(|v| !v.is_empty()) {
+    let full = match run.ctx.env.os(BIN_VAR).filter(|v| !v.is_empty()) {
         Some(p) => PathBuf::from(p),
         None => match std::env::current_exe() {
             Ok(me) => me.with_file_name("breakglass"),

@@ -7,8 +7,10 @@
 //! shim can tell a typed Ctrl-C from a SIGINT another process sent: only the latter
 //! (CI, `timeout --foreground`, a parent process, `kill -INT PID`) is forwarded, once.
 //! Where the origin is not reported, the shim falls back to asking whether it is in
-//! the terminal's foreground process group. SIGTERM and SIGHUP are always forwarded
-//! once. The shim never sends SIGKILL.
+//! the terminal's foreground process group. SIGTERM is always forwarded once. SIGHUP
+//! is never forwarded as it is: terraform ignores it (see the supervisor) and the
+//! config's `on_hangup` decides. Without a terminal, terraform runs in its own process
+//! group and gets every interrupt from the shim. The shim never sends SIGKILL.
 
 use futures_util::StreamExt;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -33,11 +35,11 @@ pub enum Sender {
     Unknown,
 }
 
-/// A signal that reached the shim, and whether to pass it on.
+/// A signal that reached the shim, and who sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Received {
     pub signal: i32,
-    pub forward: bool,
+    pub sender: Sender,
 }
 
 /// True when this process is in the foreground process group of its controlling
@@ -52,19 +54,25 @@ pub fn terminal_delivers_sigint() -> bool {
     unsafe { libc::tcgetpgrp(std::os::fd::AsRawFd::as_raw_fd(&tty)) == libc::getpgrp() }
 }
 
-/// Whether a signal the shim received should be sent on to terraform.
+/// Whether a signal the shim received should be sent on to terraform as it is.
+/// `shares_group` is false when terraform runs in its own process group (no
+/// terminal): then nothing reaches it but what the shim sends. SIGHUP is never
+/// forwarded as it is (terraform stops gracefully only on SIGINT and SIGTERM): the
+/// supervisor's hang-up rule handles it.
 pub fn should_forward(
     signal: i32,
     sender: Sender,
+    shares_group: bool,
     terminal_delivers_sigint: impl FnOnce() -> bool,
 ) -> bool {
     match signal {
+        SIGINT if !shares_group => true,
         SIGINT => match sender {
             Sender::Kernel => false,
             Sender::Process => true,
             Sender::Unknown => !terminal_delivers_sigint(),
         },
-        SIGTERM | SIGHUP => true,
+        SIGTERM => true,
         _ => false,
     }
 }
@@ -89,7 +97,7 @@ impl Listener {
                 };
                 Received {
                     signal: origin.signal,
-                    forward: should_forward(origin.signal, sender, terminal_delivers_sigint),
+                    sender,
                 }
             }
             // The handlers are gone: nothing more will come.
@@ -117,13 +125,39 @@ mod tests {
 
     #[test]
     fn a_typed_ctrl_c_is_not_forwarded_a_sent_one_is() {
-        assert!(!should_forward(SIGINT, Sender::Kernel, || unreachable!()));
-        assert!(should_forward(SIGINT, Sender::Process, || unreachable!()));
+        assert!(!should_forward(
+            SIGINT,
+            Sender::Kernel,
+            true,
+            || unreachable!()
+        ));
+        assert!(should_forward(
+            SIGINT,
+            Sender::Process,
+            true,
+            || unreachable!()
+        ));
         // Origin unknown: the terminal decides.
-        assert!(!should_forward(SIGINT, Sender::Unknown, || true));
-        assert!(should_forward(SIGINT, Sender::Unknown, || false));
-        assert!(should_forward(SIGTERM, Sender::Kernel, || true));
-        assert!(should_forward(SIGHUP, Sender::Process, || true));
-        assert!(!should_forward(libc::SIGKILL, Sender::Process, || false));
+        assert!(!should_forward(SIGINT, Sender::Unknown, true, || true));
+        assert!(should_forward(SIGINT, Sender::Unknown, true, || false));
+        assert!(should_forward(SIGTERM, Sender::Kernel, true, || true));
+        assert!(!should_forward(
+            libc::SIGKILL,
+            Sender::Process,
+            true,
+            || false
+        ));
+    }
+
+    #[test]
+    fn a_hang_up_is_never_forwarded_as_it_is() {
+        assert!(!should_forward(SIGHUP, Sender::Process, true, || false));
+        assert!(!should_forward(SIGHUP, Sender::Kernel, false, || false));
+    }
+
+    #[test]
+    fn in_its_own_group_terraform_gets_every_interrupt_from_the_shim() {
+        assert!(should_forward(SIGINT, Sender::Kernel, false, || true));
+        assert!(should_forward(SIGTERM, Sender::Process, false, || true));
     }
 }

@@ -66,20 +66,22 @@ pub enum SourceKind {
 
 impl SourceKind {
     /// How the source is chosen by this process's environment and the config.
-    pub fn detect(source_profile: Option<&str>) -> SourceKind {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    pub fn detect(source_profile: Option<&str>, env: &crate::env::Env) -> SourceKind {
         if let Some(p) = source_profile {
             SourceKind::ConfigProfile(p.to_string())
-        } else if var("AWS_ACCESS_KEY_ID").is_some() {
+        } else if env.get("AWS_ACCESS_KEY_ID").is_some() {
             SourceKind::EnvKeys
-        } else if let Some(p) = var("AWS_PROFILE").or_else(|| var("AWS_DEFAULT_PROFILE")) {
-            SourceKind::EnvProfile(p)
+        } else if let Some(p) = env
+            .get("AWS_PROFILE")
+            .or_else(|| env.get("AWS_DEFAULT_PROFILE"))
+        {
+            SourceKind::EnvProfile(p.to_string())
         } else {
             SourceKind::DefaultChain
         }
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             SourceKind::ConfigProfile(p) => format!("profile `{p}`, from source_profile"),
             SourceKind::EnvKeys => "AWS_ACCESS_KEY_ID in the environment".to_string(),
@@ -118,13 +120,22 @@ pub struct Sts {
     base: SdkConfig,
     pub source: SourceKind,
     pub region: String,
+    /// The configured STS endpoint, for messages.
+    pub endpoint: Option<String>,
 }
 
 /// The STS endpoint, for messages.
-pub fn endpoint_description(region: &str) -> String {
-    std::env::var("AWS_ENDPOINT_URL_STS")
-        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-        .unwrap_or_else(|_| format!("https://sts.{region}.amazonaws.com"))
+pub fn endpoint_description(region: &str, configured: Option<&str>) -> String {
+    configured
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"))
+}
+
+/// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, from the environment.
+pub fn configured_endpoint(env: &crate::env::Env) -> Option<String> {
+    env.get("AWS_ENDPOINT_URL_STS")
+        .or_else(|| env.get("AWS_ENDPOINT_URL"))
+        .map(str::to_string)
 }
 
 fn timeouts() -> TimeoutConfig {
@@ -141,13 +152,20 @@ impl Sts {
     pub async fn connect(
         source_profile: Option<&str>,
         region: Option<&str>,
+        source: SourceKind,
+        endpoint: Option<String>,
     ) -> Result<Sts, StsError> {
-        let source = SourceKind::detect(source_profile);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(timeouts())
             .retry_config(RetryConfig::standard().with_max_attempts(3));
         if let Some(p) = source_profile {
-            loader = loader.profile_name(p);
+            // The profile and nothing else: built explicitly, because the default chain
+            // puts AWS_ACCESS_KEY_ID in the environment before any profile.
+            loader = loader.profile_name(p).credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(p)
+                    .build(),
+            );
         }
         if let Some(r) = region {
             loader = loader.region(Region::new(r.to_string()));
@@ -167,6 +185,7 @@ impl Sts {
             base,
             source,
             region,
+            endpoint,
         })
     }
 
@@ -199,6 +218,7 @@ impl Sts {
             base: self.config_with(session),
             source: self.source.clone(),
             region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
         }
     }
 
@@ -341,7 +361,7 @@ impl Sts {
                     no_credentials(detail)
                 } else {
                     StsError::Unreachable {
-                        endpoint: endpoint_description(&self.region),
+                        endpoint: endpoint_description(&self.region, self.endpoint.as_deref()),
                         detail: short(&detail),
                     }
                 }
@@ -429,6 +449,12 @@ fn convert(
     })
 }
 
+impl From<StsError> for crate::error::Error {
+    fn from(e: StsError) -> Self {
+        crate::error::Error::Role(Box::new(e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,6 +473,7 @@ mod tests {
             base,
             source: SourceKind::EnvKeys,
             region: "us-east-1".into(),
+            endpoint: None,
         }
     }
 

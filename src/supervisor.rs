@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
+use crate::broker::{Broker, CredentialsError, Entry};
 use crate::clock::rfc3339;
-use crate::credentials::{Broker, CredentialsError, Entry};
+use crate::config::OnHangup;
 use crate::isolation::{endpoint_delivery, EnvChange};
+use crate::nested::Marker;
 use crate::server::{CredentialState, Endpoint};
 use crate::signals::{self, Listener};
 
@@ -23,6 +25,9 @@ pub const CLIENT_WINDOW: Duration = Duration::from_secs(5 * 60);
 const MIN_REFRESH_GAP: Duration = Duration::from_secs(5);
 /// The longest wait between two refresh attempts after a failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest the refresher sleeps without looking at the wall clock again: the
+/// monotonic clock it sleeps on stands still while a laptop is suspended.
+pub const WALL_STEP: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -51,6 +56,18 @@ pub struct ChildSpec {
     pub args: Vec<OsString>,
     /// Extra environment changes (the loop guard, say), applied after isolation.
     pub env: Vec<EnvChange>,
+    /// The directory to start it in (default: the shim's own).
+    pub cwd: Option<PathBuf>,
+}
+
+/// How a supervised run behaves: the start-time check and the hang-up rule.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// A run does not start with credentials that expire sooner than this.
+    pub min_remaining: Duration,
+    pub on_hangup: OnHangup,
+    /// What the child's environment says about the run (project and role).
+    pub marker: Marker,
 }
 
 /// How a supervised run ended.
@@ -60,8 +77,10 @@ pub struct Outcome {
     pub code: i32,
     pub started: SystemTime,
     pub ended: SystemTime,
-    /// Every access key id the endpoint handed out.
-    pub keys_served: Vec<String>,
+    /// The terminal hung up (SIGHUP) during the run.
+    pub hangup: bool,
+    /// Interrupts the shim itself sent to the child (forwarded or for a hang-up).
+    pub interrupts_sent: u32,
 }
 
 /// The Expiration to advertise: shortly after the refresher's own renewal, never later
@@ -82,8 +101,12 @@ pub fn next_refresh(expires: SystemTime, window: Duration, now: SystemTime) -> S
 }
 
 fn valid(entry: &Entry, window: Duration) -> CredentialState {
+    valid_at(entry, window, SystemTime::now())
+}
+
+fn valid_at(entry: &Entry, window: Duration, now: SystemTime) -> CredentialState {
     CredentialState::Valid {
-        advertise_until: advertise_until(entry.credentials.expires_at(), window, SystemTime::now()),
+        advertise_until: advertise_until(entry.credentials.expires_at(), window, now),
         credentials: entry.credentials.clone(),
     }
 }
@@ -105,6 +128,7 @@ fn kind(e: &CredentialsError) -> &'static str {
     use crate::sts::StsError::*;
     match e {
         CredentialsError::Cache(_) => "cache",
+        CredentialsError::LockTimeout { .. } => "lock",
         CredentialsError::Sts(s) => match s {
             AccessDenied { .. } => "access-denied",
             InvalidSource { .. } => "invalid-source",
@@ -118,32 +142,68 @@ fn kind(e: &CredentialsError) -> &'static str {
     }
 }
 
-/// Renews the credentials `window` before expiry, for as long as it runs. On failure
-/// it keeps serving the still-valid credentials, retries with backoff, and warns once
-/// per kind of failure; when they really run out it says so loudly and the endpoint
-/// answers 503.
-async fn refresher<R: Renew>(
+/// The wall clock and a way to sleep: a trait so that a test can make the wall clock
+/// jump during a sleep, as a laptop suspend does.
+pub trait WallClock: Send + Sync + 'static {
+    fn now(&self) -> SystemTime;
+    fn sleep(&self, d: Duration) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// The real clocks: `SystemTime` and tokio's (monotonic) sleep.
+pub struct SystemClock;
+
+impl WallClock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await
+    }
+}
+
+/// Sleeps until the wall clock reaches `due`, looking at it again at least every
+/// [`WALL_STEP`], or until `poke` is notified (the endpoint found the credentials
+/// stale). A suspend that overshoots `due` ends the wait at the next look.
+async fn sleep_until<C: WallClock>(clock: &C, due: SystemTime, poke: &Notify) {
+    loop {
+        let Ok(left) = due.duration_since(clock.now()) else {
+            return;
+        };
+        if left.is_zero() {
+            return;
+        }
+        tokio::select! {
+            _ = clock.sleep(left.min(WALL_STEP)) => {}
+            _ = poke.notified() => return,
+        }
+    }
+}
+
+/// Renews the credentials `window` before expiry, for as long as it runs, following
+/// the wall clock. On failure it keeps serving the still-valid credentials, retries
+/// with backoff, and warns once per kind of failure; when they really run out it says
+/// so loudly and the endpoint answers 503.
+async fn refresher<R: Renew, C: WallClock>(
     broker: Arc<R>,
     mut current: Entry,
     tx: watch::Sender<CredentialState>,
     window: Duration,
+    clock: C,
+    poke: Arc<Notify>,
 ) {
     let mut warned: HashSet<&'static str> = HashSet::new();
     let mut backoff = Duration::from_secs(1);
     let mut failing = false;
     let mut expired = false;
     loop {
-        let now = SystemTime::now();
-        let due = next_refresh(current.credentials.expires_at(), window, now);
         if !failing {
-            if let Ok(wait) = due.duration_since(now) {
-                tokio::time::sleep(wait).await;
-            }
+            let due = next_refresh(current.credentials.expires_at(), window, clock.now());
+            sleep_until(&clock, due, &poke).await;
         }
         match broker.renew().await {
             Ok(entry) => {
                 if failing {
-                    eprintln!(
+                    crate::say!(
                         "breakglass: credentials renewed for {}; refreshing again as usual",
                         entry.role_arn
                     );
@@ -153,15 +213,15 @@ async fn refresher<R: Renew>(
                 failing = false;
                 expired = false;
                 backoff = Duration::from_secs(1);
-                let _ = tx.send(valid(&current, window));
+                let _ = tx.send(valid_at(&current, window, clock.now()));
             }
             Err(e) => {
                 failing = true;
-                let now = SystemTime::now();
+                let now = clock.now();
                 if current.credentials.expires_at() <= now {
                     if !expired {
                         expired = true;
-                        eprintln!(
+                        crate::say!(
                             "breakglass: ERROR: the credentials for {} expired at {} and could not be renewed: {e}\n  terraform's AWS calls now fail; breakglass does not stop terraform. When it ends, follow any errored.tfstate advice below.",
                             current.role_arn,
                             rfc3339(current.credentials.expires_at())
@@ -176,89 +236,134 @@ async fn refresher<R: Renew>(
                     });
                 } else {
                     if warned.insert(kind(&e)) {
-                        eprintln!(
+                        crate::say!(
                             "breakglass: warning: could not renew the credentials (still valid until {}; retrying): {e}",
                             rfc3339(current.credentials.expires_at())
                         );
                     }
-                    let _ = tx.send(valid(&current, window));
+                    let _ = tx.send(valid_at(&current, window, now));
                 }
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    _ = clock.sleep(backoff) => {}
+                    _ = poke.notified() => {}
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
 }
 
+/// True when this process has a controlling terminal.
+fn has_terminal() -> bool {
+    std::fs::File::open("/dev/tty").is_ok()
+}
+
 /// Runs `child` under the role: starts the endpoint and the refresher, passes signals
 /// on, and returns when the child has exited.
+///
+/// The child starts with SIGHUP ignored (an ignored disposition survives exec, and
+/// terraform never asks for SIGHUP), so a terminal that hangs up, or a shell that
+/// passes the hang-up on to the job, never kills it halfway; the shim stays up too and
+/// follows `policy.on_hangup`. Without a controlling terminal (CI, cron, `setsid`) the
+/// child gets its own process group, so a signal sent to the shim's whole group
+/// (`timeout`, a CI runner) reaches terraform once, through the shim.
 pub async fn supervise(
     broker: Arc<Broker>,
     entry: Entry,
     child: ChildSpec,
-    min_remaining: Duration,
+    policy: &Policy,
 ) -> Result<Outcome, SupervisorError> {
     let window = broker.request.refresh_before;
     let left = entry.credentials.remaining(SystemTime::now());
-    if left < min_remaining {
+    if left < policy.min_remaining {
         return Err(SupervisorError::TooShort {
             role: entry.role_arn.clone(),
             left: crate::config::format_duration(left),
             at: rfc3339(entry.credentials.expires_at()),
-            min: crate::config::format_duration(min_remaining),
+            min: crate::config::format_duration(policy.min_remaining),
         });
     }
     // Signals first: from here on the shim is never killed by one while terraform runs.
     let mut listener = Listener::install().map_err(SupervisorError::Setup)?;
     let (tx, rx) = watch::channel(valid(&entry, window));
-    let endpoint = Endpoint::start(rx).await?;
+    let poke = Arc::new(Notify::new());
+    let endpoint = Endpoint::start(rx, Some(poke.clone())).await?;
     let run_dir = tempfile::Builder::new()
         .prefix("breakglass-run-")
         .tempdir()
         .map_err(SupervisorError::Setup)?;
-    let env = endpoint_delivery(&endpoint.env(), &entry.region, run_dir.path())
-        .map_err(SupervisorError::Setup)?;
-    let refresh = tokio::spawn(refresher(broker, entry, tx, window));
+    let env = endpoint_delivery(
+        &endpoint.env(),
+        &entry.region,
+        run_dir.path(),
+        &policy.marker,
+    )
+    .map_err(SupervisorError::Setup)?;
+    let refresh = tokio::spawn(refresher(broker, entry, tx, window, SystemClock, poke));
 
+    let own_group = !has_terminal();
     let started = SystemTime::now();
     let mut cmd = tokio::process::Command::new(&child.program);
     cmd.args(&child.args);
+    if let Some(dir) = &child.cwd {
+        cmd.current_dir(dir);
+    }
     for (k, v) in env.iter().chain(child.env.iter()) {
         match v {
             Some(v) => cmd.env(k, v),
             None => cmd.env_remove(k),
         };
     }
+    // SAFETY: signal and setpgid are async-signal-safe and touch no memory of the
+    // parent; this runs in the child between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            if own_group {
+                libc::setpgid(0, 0);
+            }
+            Ok(())
+        });
+    }
     let mut proc = cmd.spawn().map_err(|source| SupervisorError::Spawn {
         program: child.program.clone(),
         source,
     })?;
+    let mut hangup = false;
+    let mut interrupts_sent = 0;
     let status = loop {
         tokio::select! {
             status = proc.wait() => break status,
             got = listener.recv() => {
-                tracing::debug!(signal = got.signal, forward = got.forward, "signal");
-                if got.forward {
-                    if let Some(pid) = proc.id() {
-                        signals::send(pid, got.signal);
+                tracing::debug!(signal = got.signal, "signal");
+                let Some(pid) = proc.id() else { continue };
+                if got.signal == libc::SIGHUP {
+                    if !hangup {
+                        hangup = true;
+                        match policy.on_hangup {
+                            OnHangup::Finish => crate::say!("breakglass: the terminal hung up; terraform goes on to the end (on_hangup = \"finish\")"),
+                            OnHangup::Stop => {
+                                crate::say!("breakglass: the terminal hung up; interrupting terraform once so it stops gracefully (on_hangup = \"stop\")");
+                                signals::send(pid, libc::SIGINT);
+                                interrupts_sent += 1;
+                            }
+                        }
                     }
+                } else if signals::should_forward(got.signal, got.sender, !own_group, signals::terminal_delivers_sigint) {
+                    signals::send(pid, got.signal);
+                    interrupts_sent += 1;
                 }
             }
         }
     };
     let ended = SystemTime::now();
     refresh.abort();
-    let keys_served = endpoint
-        .served()
-        .into_iter()
-        .filter_map(|r| r.access_key_id)
-        .collect();
     endpoint.shutdown().await;
     drop(run_dir);
     let code = match status {
         Ok(s) => exit_code(&s),
         Err(e) => {
-            eprintln!("breakglass: lost track of terraform: {e}");
+            crate::say!("breakglass: lost track of terraform: {e}");
             crate::error::SHIM_FAILURE
         }
     };
@@ -266,7 +371,8 @@ pub async fn supervise(
         code,
         started,
         ended,
-        keys_served,
+        hangup,
+        interrupts_sent,
     })
 }
 
@@ -301,6 +407,12 @@ pub fn recovery_text(path: &Path) -> String {
         path.display(),
         dir.display()
     )
+}
+
+impl From<SupervisorError> for crate::error::Error {
+    fn from(e: SupervisorError) -> Self {
+        crate::error::Error::Role(Box::new(e))
+    }
 }
 
 #[cfg(test)]
@@ -385,7 +497,14 @@ mod tests {
             let first = entry(Duration::from_secs(3));
             let window = Duration::from_secs(600);
             let (tx, mut rx) = watch::channel(valid(&first, window));
-            let task = tokio::spawn(refresher(Arc::new(Down), first, tx, window));
+            let task = tokio::spawn(refresher(
+                Arc::new(Down),
+                first,
+                tx,
+                window,
+                SystemClock,
+                Arc::new(Notify::new()),
+            ));
             // While they last, the old credentials are served, advertised no later than the truth.
             let mut saw_valid = false;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -416,6 +535,120 @@ mod tests {
             }
             assert!(saw_valid);
             task.abort();
+        });
+    }
+
+    /// A wall clock that a suspend moves: every sleep returns at once, with the wall
+    /// clock moved on by the sleep plus `jump`.
+    #[derive(Clone)]
+    struct Suspending {
+        now: Arc<std::sync::Mutex<SystemTime>>,
+        jump: Duration,
+        sleeps: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl WallClock for Suspending {
+        fn now(&self) -> SystemTime {
+            *self.now.lock().unwrap()
+        }
+        async fn sleep(&self, d: Duration) {
+            *self.now.lock().unwrap() += d + self.jump;
+            self.sleeps
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Renewals that succeed, each an hour from the fake wall clock's now, noting how
+    /// many sleeps had happened when each was asked for.
+    struct Renews {
+        clock: Suspending,
+        at_sleep: std::sync::Mutex<Vec<usize>>,
+    }
+
+    impl Renew for Renews {
+        async fn renew(&self) -> Result<Entry, CredentialsError> {
+            let sleeps = self.clock.sleeps.load(std::sync::atomic::Ordering::SeqCst);
+            self.at_sleep.lock().unwrap().push(sleeps);
+            let mut e = entry(Duration::ZERO);
+            e.credentials.access_key_id = format!("ASIANEW{sleeps}");
+            e.credentials.expiration = (self.clock.now() + Duration::from_secs(3600))
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            Ok(e)
+        }
+    }
+
+    #[test]
+    fn after_a_suspend_that_overshot_the_refresh_time_the_refresher_renews_at_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let clock = Suspending {
+                now: Arc::new(std::sync::Mutex::new(SystemTime::now())),
+                // Every sleep hides a two-hour suspend.
+                jump: Duration::from_secs(2 * 3600),
+                sleeps: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            };
+            let renews = Arc::new(Renews {
+                clock: clock.clone(),
+                at_sleep: std::sync::Mutex::new(Vec::new()),
+            });
+            // An hour left, renewed 15 minutes before expiry: due in 45 minutes.
+            let first = entry(Duration::from_secs(3600));
+            let window = Duration::from_secs(900);
+            let (tx, mut rx) = watch::channel(valid(&first, window));
+            let task = tokio::spawn(refresher(
+                renews.clone(),
+                first,
+                tx,
+                window,
+                clock.clone(),
+                Arc::new(Notify::new()),
+            ));
+            for _ in 0..3 {
+                tokio::time::timeout(Duration::from_secs(5), rx.changed())
+                    .await
+                    .expect("no renewal")
+                    .unwrap();
+                match &*rx.borrow_and_update() {
+                    CredentialState::Valid { credentials, .. } => {
+                        assert!(credentials.access_key_id.starts_with("ASIANEW"));
+                    }
+                    CredentialState::Expired { message } => {
+                        panic!("503 while renewal works: {message}")
+                    }
+                }
+            }
+            task.abort();
+            // Each renewal came right after the one sleep (of at most WALL_STEP) that the
+            // suspend overshot: never a second sleep first.
+            let at = renews.at_sleep.lock().unwrap().clone();
+            assert_eq!(&at[..3], &[1, 2, 3], "{at:?}");
+        });
+    }
+
+    #[test]
+    fn the_refresher_never_sleeps_more_than_a_wall_step_between_looks() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let clock = Suspending {
+                now: Arc::new(std::sync::Mutex::new(SystemTime::now())),
+                jump: Duration::ZERO,
+                sleeps: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            };
+            let start = clock.now();
+            let due = start + Duration::from_secs(45 * 60);
+            sleep_until(&clock, due, &Notify::new()).await;
+            // 45 minutes in steps of 30 s: 90 looks at the wall clock.
+            assert_eq!(clock.sleeps.load(std::sync::atomic::Ordering::SeqCst), 90);
+            assert!(clock.now() >= due);
         });
     }
 

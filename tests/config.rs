@@ -244,7 +244,7 @@ fn mapped_project() -> (tempfile::TempDir, PathBuf) {
 /// The ARN for a run in `dir`, discovered from `dir` like the shim does.
 fn arn(dir: &Path, tf_workspace: Option<&str>) -> (String, MatchedBy, String) {
     let project = Project::discover(dir).unwrap().expect("no config found");
-    let ws = current_workspace(dir, tf_workspace);
+    let ws = current_workspace(dir, tf_workspace, None);
     let t = project.resolve(dir, &ws).unwrap();
     (t.arn, t.matched_by, ws)
 }

@@ -171,6 +171,70 @@ with open(out, "w") as f:
                "sent": sent, "timed_out": timed_out}, f)
 "#;
 
+/// Runs ARGV in a new pseudo-terminal (the child is the session leader, in the
+/// terminal's foreground group, as a job of an interactive shell is), copies what it
+/// prints, and once the file GO exists hangs up as a dropped SSH session does: closes
+/// the terminal (the kernel sends SIGHUP to the session leader) and sends SIGHUP to the
+/// child's whole process group (what the user's shell does for each of its jobs).
+/// With a fifth argument OUTFILE (not "-"), the child's stdout and stderr go to that
+/// file instead of the terminal, so everything after the hang-up can be read. Writes
+/// `{"code", "output", "hung_up", "timed_out"}` to OUT when the child has exited.
+const HUP_PY: &str = r#"
+import json, os, pty, select, signal, sys, time
+
+out, go, limit, outfile = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+argv = sys.argv[5:]
+pid, fd = pty.fork()
+if pid == 0:
+    try:
+        if outfile != "-":
+            f = os.open(outfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(f, 1)
+            os.dup2(f, 2)
+        os.execv(argv[0], argv)
+    finally:
+        os._exit(127)
+buf = bytearray()
+hung = False
+timed_out = False
+status = None
+deadline = time.monotonic() + limit
+while True:
+    if time.monotonic() > deadline:
+        timed_out = True
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _, status = os.waitpid(pid, 0)
+        break
+    if not hung and os.path.exists(go):
+        os.close(fd)
+        fd = None
+        try:
+            os.killpg(pid, signal.SIGHUP)
+        except ProcessLookupError:
+            pass
+        hung = True
+    done, st = os.waitpid(pid, os.WNOHANG)
+    if done:
+        status = st
+        break
+    if fd is None:
+        time.sleep(0.1)
+        continue
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if fd in r:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            data = b""
+        buf += data
+with open(out, "w") as f:
+    json.dump({"code": os.waitstatus_to_exitcode(status), "output": buf.decode("utf-8", "replace"),
+               "hung_up": hung, "timed_out": timed_out}, f)
+"#;
+
 /// A sandbox with moto (IAM enforcement on), Alice's keys in the environment, Carol's
 /// keys in a decoy `~/.aws/credentials`, and the endpoint's request log.
 struct World {
@@ -1217,4 +1281,108 @@ fn recover_pushes_the_errored_state() {
     let state = w.object("errored/terraform.tfstate");
     assert!(state.contains("terraform_data"), "{state}");
     w.assert_no_secrets(&[&text(&recover.stderr), &text(&recover.stdout)], &[]);
+}
+
+/// Runs `terraform apply` of `dir` through the shim in a pseudo-terminal that hangs up
+/// once the local-exec has started. Returns the driver's JSON and, when `capture`, the
+/// file that got the run's stdout and stderr.
+fn apply_and_hang_up(w: &World, dir: &Path, started: &Path, capture: bool) -> (Value, String) {
+    let driver = helper(w, "hup_driver.py", HUP_PY);
+    let result = w.sb.root().join("hup.json");
+    let go = w.sb.root().join("HANGUP");
+    let outfile = w.sb.root().join("hup.out");
+    let mut cmd = w.sb.command(python());
+    cmd.current_dir(dir)
+        .arg(&driver)
+        .arg(&result)
+        .arg(&go)
+        .arg("70")
+        .arg(if capture {
+            outfile.display().to_string()
+        } else {
+            "-".to_string()
+        })
+        .arg(w.sb.shims.join("terraform"))
+        .args(["apply", "-auto-approve", "-input=false", "-no-color"]);
+    cmd.stdin(Stdio::null());
+    let running = spawn_captured(&mut cmd);
+    wait_until("the local-exec to start", Duration::from_secs(45), || {
+        started.exists()
+    });
+    let during = w.bucket();
+    assert_eq!(
+        lock_keys(&during).len(),
+        1,
+        "the apply holds no lock: {during:?}"
+    );
+    std::fs::write(&go, "").unwrap();
+    let driven = finish(running, COMMAND_LIMIT);
+    assert!(
+        driven.status.success(),
+        "hang-up driver: {}",
+        shown(&driven)
+    );
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_eq!(r["timed_out"], false, "{r}");
+    assert_eq!(r["hung_up"], true, "{r}");
+    let captured = std::fs::read_to_string(&outfile).unwrap_or_default();
+    (r, captured)
+}
+
+/// The last audit record of the sandbox.
+fn last_audit(w: &World) -> Value {
+    let text = std::fs::read_to_string(w.sb.root().join("data/breakglass/audit.jsonl"))
+        .expect("no audit trail");
+    serde_json::from_str(text.lines().last().expect("an empty audit trail")).unwrap()
+}
+
+/// Case 9: the terminal hangs up mid-apply (the pty closes, then the shell's SIGHUP to
+/// the job). Terraform ignores the hang-up, keeps writing to the dead terminal, and
+/// finishes; the shim stays up serving credentials, so the state holds the new
+/// resource, no lock is left, and the audit trail has the exit code and the hang-up.
+#[test]
+fn a_hang_up_mid_apply_lets_the_apply_finish_and_release_its_lock() {
+    let w = World::new(Tf::Real);
+    let (dir, started) = sleeping_project(&w, "hup", 8);
+    let (r, _) = apply_and_hang_up(&w, &dir, &started, false);
+    eprintln!("--- terminal until the hang-up\n{}", r["output"]);
+    assert_eq!(r["code"], 0, "the apply did not finish: {r}");
+    let after = w.bucket();
+    assert!(lock_keys(&after).is_empty(), "a lock was left: {after:?}");
+    let state: Value = serde_json::from_str(&w.object("hup/terraform.tfstate")).unwrap();
+    let resources = state["resources"].as_array().unwrap();
+    assert!(
+        resources.iter().any(|r| r["type"] == "terraform_data"),
+        "the state does not hold the resource: {state}"
+    );
+    let rec = last_audit(&w);
+    assert_eq!(rec["exit_code"], 0, "{rec}");
+    assert_eq!(rec["hangup"], true, "{rec}");
+}
+
+/// Case 10: with `on_hangup = "stop"`, a hang-up becomes exactly one interrupt:
+/// terraform stops gracefully, the state stays consistent and no lock is left.
+#[test]
+fn with_on_hangup_stop_a_hang_up_is_one_graceful_interrupt() {
+    let w = World::new(Tf::Real);
+    let (dir, started) = sleeping_project(&w, "hupstop", 20);
+    let toml = dir.join(".breakglass.toml");
+    let mut cfg = std::fs::read_to_string(&toml).unwrap();
+    cfg = cfg.replacen("[role]", "on_hangup = \"stop\"\n[role]", 1);
+    std::fs::write(&toml, cfg).unwrap();
+    let (r, output) = apply_and_hang_up(&w, &dir, &started, true);
+    eprintln!("--- the run's output\n{output}");
+    assert!(output.contains("terminal hung up"), "{output}");
+    assert_eq!(output.matches("Interrupt received").count(), 1, "{output}");
+    assert!(!output.contains("Two interrupts received"), "{output}");
+    assert_eq!(r["code"], 1, "{r}");
+    let after = w.bucket();
+    assert!(lock_keys(&after).is_empty(), "a lock was left: {after:?}");
+    let rec = last_audit(&w);
+    assert_eq!(rec["hangup"], true, "{rec}");
+    assert_eq!(rec["exit_code"], 1, "{rec}");
+    // The state is whole: terraform reads it back without complaint.
+    let pull = w.tf(&dir, &["state", "pull"]);
+    assert!(pull.status.success(), "{}", shown(&pull));
+    serde_json::from_slice::<Value>(&pull.stdout).expect("the state is not JSON");
 }

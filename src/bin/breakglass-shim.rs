@@ -10,12 +10,13 @@ fn main() {
     let argv0 = argv.next().unwrap_or_else(|| OsString::from("terraform"));
     let args: Vec<OsString> = argv.collect();
     if breakglass::shim::invoked_name(&argv0).starts_with("breakglass") {
-        eprintln!(
+        breakglass::say!(
             "breakglass: breakglass-shim is the `terraform` shim and runs only under that name\n  fix: run `breakglass install` and put the printed directory first on PATH"
         );
         std::process::exit(breakglass::error::SHIM_FAILURE);
     }
-    let code = breakglass::shim::run(argv0.clone(), args, |run| {
+    let env = breakglass::env::Env::capture();
+    let code = breakglass::shim::run(argv0.clone(), args, env, |run| {
         Err(breakglass::shim::hand_to_full_binary(&argv0, &run))
     });
     std::process::exit(code);

@@ -6,9 +6,11 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::config::{find_config, CONFIG_FILE};
+use crate::context::Context;
 use crate::error::Error;
 use crate::import::{self, export, write, Platform};
 use crate::invocation::normalize;
+use crate::say;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum PlatformArg {
@@ -56,7 +58,7 @@ fn relative(path: &Path, base: &Path) -> String {
     }
 }
 
-pub fn run(chdir: Option<PathBuf>, args: ImportArgs) -> Result<i32, Error> {
+pub fn run(ctx: &Context, args: ImportArgs) -> Result<i32, Error> {
     let platform = match args.platform {
         PlatformArg::Spacelift => Platform::Spacelift,
         PlatformArg::Tfe => Platform::Tfe,
@@ -67,7 +69,7 @@ pub fn run(chdir: Option<PathBuf>, args: ImportArgs) -> Result<i32, Error> {
                 "--print-query is for spacelift only\n  fix: breakglass import tfe --from ADMIN_DIR reads the tfe provider's code".into(),
             ));
         }
-        print!("{}", export::QUERY);
+        crate::out::stdout_bytes(export::QUERY.as_bytes());
         return Ok(0);
     }
     if platform == Platform::Tfe && args.repository.is_some() {
@@ -75,22 +77,31 @@ pub fn run(chdir: Option<PathBuf>, args: ImportArgs) -> Result<i32, Error> {
             "--repository is for spacelift only: HCP Terraform workspaces are keyed by working_directory\n  fix: leave out --repository".into(),
         ));
     }
-    let cwd = std::env::current_dir().map_err(Error::Cwd)?;
-    let workdir = normalize(&chdir.as_ref().map_or(cwd.clone(), |d| cwd.join(d)));
-    let config = find_config(&workdir).unwrap_or_else(|| workdir.join(CONFIG_FILE));
+    let (cwd, workdir) = (&ctx.cwd, &ctx.workdir);
+    let config = match &ctx.project {
+        Some(p) => p.files[0].clone(),
+        None => match find_config(workdir) {
+            // There is a config, but it is not obeyed (another user's, or writable by
+            // others): an import does not write into it.
+            Some(path) if args.write => {
+                return Err(Error::Message(format!(
+                    "{} is not obeyed: it is owned by another user or writable by others\n  fix: if it is yours to use, `breakglass trust {}`, then import again",
+                    path.display(),
+                    path.display()
+                )))
+            }
+            Some(path) => path,
+            None => workdir.join(CONFIG_FILE),
+        },
+    };
+    let moved = std::fs::canonicalize(cwd).ok().as_ref() != Some(workdir);
     let config_dir = config.parent().map_or(workdir.clone(), Path::to_path_buf);
     // Read with the paths as typed (relative to -C DIR when given), so places read the
     // way the user wrote them.
     let from: Vec<PathBuf> = args
         .from
         .iter()
-        .map(|p| {
-            if chdir.is_some() {
-                workdir.join(p)
-            } else {
-                p.clone()
-            }
-        })
+        .map(|p| if moved { workdir.join(p) } else { p.clone() })
         .collect();
     let inv = import::read(platform, &from, args.repository.as_deref())
         .map_err(|e| Error::Message(e.to_string()))?;
@@ -98,17 +109,17 @@ pub fn run(chdir: Option<PathBuf>, args: ImportArgs) -> Result<i32, Error> {
     let (mappings, more) = import::mappings(&inv.stacks, &repo_root, &config_dir);
     let skipped: Vec<_> = inv.skipped.iter().chain(&more).collect();
     if !skipped.is_empty() {
-        eprintln!(
+        say!(
             "breakglass: {} item(s) skipped and left out (never guessed):",
             skipped.len()
         );
         for s in &skipped {
-            eprintln!("  {s}");
+            say!("  {s}");
         }
     }
     let repos = import::repositories(&inv);
     if args.repository.is_none() && repos.len() > 1 {
-        eprintln!(
+        say!(
             "breakglass: warning: the stacks come from {} repositories ({}); project_root is relative to each one's root\n  fix: keep one with --repository NAME",
             repos.len(),
             repos.into_iter().collect::<Vec<_>>().join(", ")
@@ -132,7 +143,7 @@ pub fn run(chdir: Option<PathBuf>, args: ImportArgs) -> Result<i32, Error> {
     if args.write {
         write::write_config(&config, &mappings, &record)
             .map_err(|e| Error::Message(e.to_string()))?;
-        eprintln!(
+        say!(
             "breakglass: wrote {} mapping(s) to {}; check them with `breakglass roles` and `breakglass doctor`",
             mappings.len(),
             config.display()
@@ -140,7 +151,7 @@ pub fn run(chdir: Option<PathBuf>, args: ImportArgs) -> Result<i32, Error> {
     } else {
         let text = write::merge("", &config.display().to_string(), &mappings, &record)
             .map_err(|e| Error::Message(e.to_string()))?;
-        print!("{text}");
+        crate::out::stdout_bytes(text.as_bytes());
     }
     Ok(0)
 }

@@ -3,7 +3,8 @@
 //! it (stderr).
 
 use crate::error::Error;
-use crate::import::trust;
+use crate::import::trust_statement as trust;
+use crate::{outln, say};
 
 #[derive(Debug, clap::Args)]
 pub struct TrustArgs {
@@ -23,9 +24,9 @@ pub fn run(args: TrustArgs) -> Result<i32, Error> {
     }
     let text = serde_json::to_string_pretty(&trust::statement(&principal))
         .map_err(|e| Error::Message(format!("cannot print the statement: {e}")))?;
-    println!("{text}");
+    outln!("{text}");
     if principal != args.principal.trim() {
-        eprintln!(
+        say!(
             "breakglass: trust policies name {} as {principal}{}",
             args.principal.trim(),
             if args.principal.contains(":assumed-role/") {
@@ -35,7 +36,7 @@ pub fn run(args: TrustArgs) -> Result<i32, Error> {
             }
         );
     }
-    eprintln!(
+    say!(
         "breakglass: {}",
         trust::instructions(&principal, args.role.as_deref())
     );

@@ -8,12 +8,33 @@ use std::path::{Path, PathBuf};
 
 use super::{mappings, read, repository_root, Inventory, Mapping, Platform};
 use crate::config::{ImportRecord, Project};
-use crate::doctor::{Check, Status};
 use crate::mapping::{stack_path, MatchedBy};
 
-fn check(id: &str, status: Status, summary: impl Into<String>, fix: impl Into<String>) -> Check {
+/// A check's outcome; the doctor turns it into its own check line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+}
+
+/// One check: its id (`inventory.fresh`, `state.external`), outcome, why and fix.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub id: &'static str,
+    pub status: Status,
+    pub summary: String,
+    pub fix: String,
+}
+
+fn check(
+    id: &'static str,
+    status: Status,
+    summary: impl Into<String>,
+    fix: impl Into<String>,
+) -> Check {
     Check {
-        id: id.to_string(),
+        id,
         status,
         summary: summary.into(),
         fix: fix.into(),

@@ -5,7 +5,7 @@
 //! everything skipped with its place and reason) and the step from stacks to mappings.
 //! The readers are [`spacelift`] and [`tfe`] over [`hcl`] (the evaluator), and
 //! [`export`] (Spacelift's JSON); [`write`] merges the result into `.breakglass.toml`,
-//! [`check`] is the doctor's second look, and [`trust`] prints the trust statement a
+//! [`check`] is the doctor's second look, and [`trust_statement`] prints the trust statement a
 //! person needs to assume a platform's role.
 
 pub mod check;
@@ -13,7 +13,7 @@ pub mod export;
 pub mod hcl;
 pub mod spacelift;
 pub mod tfe;
-pub mod trust;
+pub mod trust_statement;
 pub mod write;
 
 use std::collections::{BTreeMap, BTreeSet};

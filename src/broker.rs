@@ -1,26 +1,21 @@
-//! Credentials for the mapped role: from the cache when they have more than
-//! `refresh_before` left, else from STS (through an MFA session when `mfa_serial` is
-//! set, so later refreshes never prompt), written back to the cache.
+//! The credential broker: credentials for the mapped role from the cache when they
+//! have more than `refresh_before` left, else from STS (through an MFA session when
+//! `mfa_serial` is set, so later refreshes never prompt), written back to the cache,
+//! under a cross-process lock that is bounded and says who holds it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use crate::cache::{key_of, Cache, CacheError};
+use crate::cache::{key_of, Cache, CacheError, EntryLock, Holding, LockFailure, Wait};
 use crate::paths::Dirs;
 use crate::secret::Credentials;
 use crate::sts::{AssumeParams, SourceKind, Sts, StsError, TOTAL_TIMEOUT};
 
-/// How long an MFA session lasts (STS's maximum for GetSessionToken with an IAM user).
-pub const MFA_SESSION: Duration = Duration::from_secs(12 * 3600);
-/// An MFA session with less than this left is not used to start a run.
-const MFA_MIN_LEFT: Duration = Duration::from_secs(15 * 60);
-/// The environment variable holding a one-time MFA code.
-pub const MFA_TOKEN_VAR: &str = "BREAKGLASS_MFA_TOKEN";
+use crate::mfa::{MFA_MIN_LEFT, MFA_SESSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
@@ -28,7 +23,20 @@ pub enum CredentialsError {
     Sts(#[from] StsError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error("gave up after {waited}: another breakglass process ({holder}) holds the credential lock for {role}{mfa}\n  fix: finish or cancel that process, then run the command again; or raise lock_wait in .breakglass.toml (now {waited})")]
+    LockTimeout {
+        waited: String,
+        holder: String,
+        role: String,
+        /// ", waiting for an MFA code" when the holder is prompting.
+        mfa: String,
+    },
 }
+
+/// The default bound on waiting for another process's credential lock.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(120);
+/// How long a refresh tries for the lock before it renews without it.
+const REFRESH_LOCK_TRY: Duration = Duration::from_millis(500);
 
 /// What to ask STS for, and how.
 #[derive(Debug, Clone)]
@@ -39,8 +47,19 @@ pub struct Request {
     pub source_profile: Option<String>,
     pub mfa_serial: Option<String>,
     pub mfa_command: Option<String>,
+    /// A one-time MFA code from the environment (`BREAKGLASS_MFA_TOKEN`).
+    pub mfa_token: Option<crate::secret::Secret>,
+    /// Where the source identity comes from.
+    pub source: SourceKind,
+    /// `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`, for messages.
+    pub sts_endpoint: Option<String>,
+    /// The environment that selects the source identity or the endpoint, hashed into
+    /// the cache key (key ids hashed, never stored).
+    pub env_key: BTreeMap<&'static str, String>,
     /// Cached credentials are used only with more than this left.
     pub refresh_before: Duration,
+    /// How long to wait for another process's lock on these credentials.
+    pub lock_wait: Duration,
 }
 
 /// A cache entry: the credentials and what they are for.
@@ -76,9 +95,9 @@ struct KeyParams<'a> {
     policy_arns: &'a [String],
 }
 
-/// Environment variables that select the source identity or the endpoint. Key ids are
-/// hashed, never stored.
-fn env_inputs() -> BTreeMap<&'static str, String> {
+/// Environment variables that select the source identity or the endpoint, for the
+/// cache key. Key ids are hashed, never stored.
+pub fn env_inputs(env: &crate::env::Env) -> BTreeMap<&'static str, String> {
     let mut m = BTreeMap::new();
     for k in [
         "AWS_PROFILE",
@@ -90,15 +109,14 @@ fn env_inputs() -> BTreeMap<&'static str, String> {
         "AWS_CONFIG_FILE",
         "AWS_SHARED_CREDENTIALS_FILE",
     ] {
-        if let Ok(v) = std::env::var(k) {
-            m.insert(k, v);
+        if let Some(v) = env.get(k) {
+            m.insert(k, v.to_string());
         }
     }
-    if let Ok(id) = std::env::var("AWS_ACCESS_KEY_ID") {
-        let h = Sha256::digest(id.as_bytes());
+    if let Some(id) = env.get("AWS_ACCESS_KEY_ID") {
         m.insert(
             "AWS_ACCESS_KEY_ID#sha256",
-            h.iter().map(|b| format!("{b:02x}")).collect(),
+            hex::encode(Sha256::digest(id.as_bytes())),
         );
     }
     m
@@ -126,11 +144,14 @@ pub struct Broker {
     key: String,
     mfa_key: String,
     sts: OnceCell<Sts>,
+    /// The MFA session this process holds, so that a refresh never waits behind
+    /// another process's MFA prompt.
+    mfa_session: std::sync::Mutex<Option<Credentials>>,
 }
 
 impl Broker {
     pub fn new(request: Request, dirs: &Dirs) -> Broker {
-        let env = env_inputs();
+        let env = request.env_key.clone();
         let p = &request.params;
         let key = key_of(&KeyInputs {
             v: 1,
@@ -163,6 +184,59 @@ impl Broker {
             key,
             mfa_key,
             sts: OnceCell::new(),
+            mfa_session: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Takes `cache`'s lock on `key` off the runtime thread. `None` when `quiet` and
+    /// the lock could not be had within the bound.
+    async fn lock(
+        &self,
+        cache: &Cache,
+        key: &str,
+        wait: Wait,
+    ) -> Result<Option<EntryLock>, CredentialsError> {
+        let (c, k, role) = (
+            cache.clone(),
+            key.to_string(),
+            self.request.params.role_arn.clone(),
+        );
+        let got = tokio::task::spawn_blocking(move || c.lock(&k, &role, wait))
+            .await
+            .map_err(|e| CacheError {
+                dir: cache.dir().to_path_buf(),
+                source: std::io::Error::other(e),
+            })?;
+        match got {
+            Ok(lock) => Ok(Some(lock)),
+            Err(LockFailure::Io(e)) => Err(e.into()),
+            Err(LockFailure::TimedOut(_)) if !wait.tell => Ok(None),
+            Err(LockFailure::TimedOut(holder)) => Err(CredentialsError::LockTimeout {
+                waited: crate::config::format_duration(wait.bound),
+                holder: holder.describe(),
+                role: self.request.params.role_arn.clone(),
+                mfa: if holder.mfa {
+                    ", waiting for an MFA code".to_string()
+                } else {
+                    String::new()
+                },
+            }),
+        }
+    }
+
+    /// How an interactive run waits for a lock, and how a refresh does: briefly, then
+    /// on without it.
+    fn wait(&self, interactive: bool) -> Wait {
+        if interactive {
+            Wait {
+                bound: self.request.lock_wait,
+                tell: true,
+            }
+        } else {
+            Wait {
+                bound: REFRESH_LOCK_TRY,
+                tell: false,
+            }
         }
     }
 
@@ -191,21 +265,20 @@ impl Broker {
     /// process renewed them, else from STS. Holds the entry's lock throughout, so
     /// processes started together make one STS call. `interactive` allows an MFA prompt
     /// on the terminal.
+    ///
+    /// A refresh (`interactive` false) never waits behind another process: when the
+    /// lock is held (by a process prompting for an MFA code, say) it renews without it,
+    /// from the MFA session this process already holds.
     pub async fn obtain(&self, interactive: bool) -> Result<(Entry, bool), CredentialsError> {
-        let cache = self.cache.clone();
-        let key = self.key.clone();
-        let lock = tokio::task::spawn_blocking(move || cache.lock(&key))
-            .await
-            .map_err(|e| CacheError {
-                dir: self.cache.dir().to_path_buf(),
-                source: std::io::Error::other(e),
-            })??;
+        let lock = self
+            .lock(&self.cache, &self.key, self.wait(interactive))
+            .await?;
         if let Some(entry) = self.usable(self.cache.read::<Entry>(&self.key)) {
             tracing::debug!(key = %self.key, "credentials from the cache (renewed by another process)");
             return Ok((entry, true));
         }
         tracing::debug!(key = %self.key, role = %self.request.params.role_arn, "asking STS");
-        let entry = self.fetch_from_sts(interactive).await?;
+        let entry = self.fetch_from_sts(interactive, lock.as_ref()).await?;
         // Good credentials are never thrown away for a cache that cannot be written.
         if let Err(e) = self.cache.write(&self.key, &entry) {
             crate::cache::warn(&format!("the credentials were not cached: {e}"));
@@ -220,16 +293,22 @@ impl Broker {
                 Sts::connect(
                     self.request.source_profile.as_deref(),
                     self.request.region.as_deref(),
+                    self.request.source.clone(),
+                    self.request.sts_endpoint.clone(),
                 )
             })
             .await
     }
 
-    async fn fetch_from_sts(&self, interactive: bool) -> Result<Entry, CredentialsError> {
+    async fn fetch_from_sts(
+        &self,
+        interactive: bool,
+        held: Option<&EntryLock>,
+    ) -> Result<Entry, CredentialsError> {
         // The MFA step (a cached session, or a code from the person or mfa_command) comes
         // first and is not timed: typing a code may take longer than STS may.
         let mfa = match &self.request.mfa_serial {
-            Some(serial) => Some(self.mfa_step(serial, interactive).await?),
+            Some(serial) => Some(self.mfa_step(serial, interactive, held).await?),
             None => None,
         };
         let network = async {
@@ -242,6 +321,7 @@ impl Broker {
                         crate::cache::warn(&format!("the MFA session was not cached: {e}"));
                     }
                     drop(lock);
+                    self.hold_mfa_session(&session);
                     sts.with_session(&session)
                 }
                 None => sts.clone(),
@@ -263,6 +343,7 @@ impl Broker {
             Err(_) => Err(StsError::Unreachable {
                 endpoint: crate::sts::endpoint_description(
                     self.request.region.as_deref().unwrap_or("us-east-1"),
+                    self.request.sts_endpoint.as_deref(),
                 ),
                 detail: format!("no answer within {} s", TOTAL_TIMEOUT.as_secs()),
             }
@@ -270,29 +351,70 @@ impl Broker {
         }
     }
 
+    fn hold_mfa_session(&self, session: &Credentials) {
+        if let Ok(mut held) = self.mfa_session.lock() {
+            *held = Some(session.clone());
+        }
+    }
+
+    /// The MFA session this process holds, if it has more than `min` left.
+    fn held_mfa_session(&self, min: Duration) -> Option<Credentials> {
+        let held = self.mfa_session.lock().ok()?;
+        held.as_ref()
+            .filter(|c| c.remaining(SystemTime::now()) > min)
+            .cloned()
+    }
+
     /// The cached MFA session, or a code for a new one (one prompt: the lock is held
-    /// until the new session is cached).
-    async fn mfa_step(&self, serial: &str, interactive: bool) -> Result<MfaStep, CredentialsError> {
-        let cache = self.mfa_cache.clone();
-        let key = self.mfa_key.clone();
-        let lock = tokio::task::spawn_blocking(move || cache.lock(&key))
-            .await
-            .map_err(|e| CacheError {
-                dir: self.mfa_cache.dir().to_path_buf(),
-                source: std::io::Error::other(e),
-            })??;
+    /// until the new session is cached). A refresh first uses the session this process
+    /// holds, without any lock.
+    async fn mfa_step(
+        &self,
+        serial: &str,
+        interactive: bool,
+        held: Option<&EntryLock>,
+    ) -> Result<MfaStep, CredentialsError> {
+        if !interactive {
+            if let Some(c) = self.held_mfa_session(Duration::from_secs(60)) {
+                return Ok(MfaStep::Session(c));
+            }
+        }
+        let wait = self.wait(interactive);
+        let Some(lock) = self.lock(&self.mfa_cache, &self.mfa_key, wait).await? else {
+            return Err(StsError::MfaUnavailable {
+                serial: serial.to_string(),
+                why: "another breakglass process is asking for an MFA code, and this refresh does not wait for it".to_string(),
+            }
+            .into());
+        };
         if let Some(c) = self.mfa_cache.read::<Credentials>(&self.mfa_key) {
             let left = c.remaining(SystemTime::now());
             // A refresh uses any session that is still valid; a new run wants some room.
             if left > MFA_MIN_LEFT || (!interactive && left > Duration::from_secs(60)) {
+                self.hold_mfa_session(&c);
                 return Ok(MfaStep::Session(c));
             }
+        }
+        // Waiters on either lock are told that this process waits for a code.
+        lock.note(Holding::MfaCode);
+        if let Some(h) = held {
+            h.note(Holding::MfaCode);
         }
         // The prompt or mfa_command blocks: keep it off the runtime's only thread, so the
         // endpoint and the signals stay served during a refresh.
         let (serial_owned, command) = (serial.to_string(), self.request.mfa_command.clone());
+        let token = self
+            .request
+            .mfa_token
+            .as_ref()
+            .map(|t| t.expose().to_string());
         let code = tokio::task::spawn_blocking(move || {
-            mfa_code(&serial_owned, command.as_deref(), interactive)
+            crate::mfa::code(
+                &serial_owned,
+                token.as_deref(),
+                command.as_deref(),
+                interactive,
+            )
         })
         .await
         .map_err(|e| StsError::MfaUnavailable {
@@ -309,7 +431,7 @@ impl Broker {
     /// Assumes the role without the credential cache (for `breakglass doctor`: the
     /// credentials are thrown away). An MFA session is reused or started as usual.
     pub async fn probe(&self) -> Result<(Entry, Sts), CredentialsError> {
-        let entry = self.fetch_from_sts(true).await?;
+        let entry = self.fetch_from_sts(true, None).await?;
         let sts = self.sts().await?.with_session(&entry.credentials);
         Ok((entry, sts))
     }
@@ -322,135 +444,12 @@ impl Broker {
 
     /// Where the source identity comes from.
     pub fn source(&self) -> SourceKind {
-        SourceKind::detect(self.request.source_profile.as_deref())
+        self.request.source.clone()
     }
 }
 
-/// The MFA code: `BREAKGLASS_MFA_TOKEN`, else `mfa_command`'s output, else a prompt on
-/// the controlling terminal (never stdin, which belongs to terraform).
-fn mfa_code(serial: &str, command: Option<&str>, interactive: bool) -> Result<String, StsError> {
-    let unavailable = |why: String| StsError::MfaUnavailable {
-        serial: serial.to_string(),
-        why,
-    };
-    if interactive {
-        if let Ok(code) = std::env::var(MFA_TOKEN_VAR) {
-            if !code.trim().is_empty() {
-                return Ok(code.trim().to_string());
-            }
-        }
-    }
-    if let Some(cmd) = command {
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(cmd)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .map_err(|e| unavailable(format!("mfa_command could not run: {e}")))?;
-        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !out.status.success() || code.is_empty() {
-            return Err(unavailable(format!(
-                "mfa_command failed ({}) or printed no code",
-                out.status
-            )));
-        }
-        return Ok(code);
-    }
-    if !interactive {
-        return Err(unavailable(
-            "the MFA session expired during the run and there is no way to ask for a new code without interrupting terraform".to_string(),
-        ));
-    }
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|_| unavailable("there is no terminal to ask for a code".to_string()))?;
-    let mut writer = &tty;
-    let _ = write!(writer, "breakglass: MFA code for {serial}: ");
-    let _ = writer.flush();
-    let mut line = String::new();
-    std::io::BufReader::new(&tty)
-        .read_line(&mut line)
-        .map_err(|e| unavailable(format!("reading the code failed: {e}")))?;
-    let code = line.trim().to_string();
-    if code.is_empty() {
-        return Err(unavailable("no code was entered".to_string()));
-    }
-    Ok(code)
-}
-
-/// Fills a `session_name` / `source_identity` template: `{user}`, `{host}`, `{workspace}`.
-pub fn expand_template(template: &str, workspace: &str) -> String {
-    template
-        .replace("{user}", &local_user())
-        .replace("{host}", &host_name())
-        .replace("{workspace}", workspace)
-}
-
-/// Cleans a name to STS's rules for session names and source identities:
-/// 2 to 64 characters of `[\w+=,.@-]`; others become `-`.
-pub fn clean_sts_name(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(64)
-        .collect();
-    while s.len() < 2 {
-        s.push('-');
-    }
-    s
-}
-
-/// The local user's name.
-pub fn local_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| {
-            // SAFETY: getuid has no preconditions and cannot fail.
-            format!("uid{}", unsafe { libc::getuid() })
-        })
-}
-
-/// This machine's host name.
-pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its whole length; gethostname NUL-terminates
-    // within it or truncates.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown-host".to_string();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_names_follow_sts_rules() {
-        assert_eq!(clean_sts_name("breakglass-alice"), "breakglass-alice");
-        assert_eq!(clean_sts_name("bg alice/ü"), "bg-alice--");
-        assert_eq!(clean_sts_name("x"), "x-");
-        assert_eq!(clean_sts_name(&"a".repeat(100)).len(), 64);
-        assert_eq!(clean_sts_name("a=b,c.d@e+f_g"), "a=b,c.d@e+f_g");
-    }
-
-    #[test]
-    fn templates_fill_user_host_and_workspace() {
-        let s = expand_template("bg-{user}-{workspace}", "prod");
-        assert!(s.ends_with("-prod") && !s.contains('{'), "{s}");
-        assert!(!expand_template("{host}", "x").is_empty());
+impl From<CredentialsError> for crate::error::Error {
+    fn from(e: CredentialsError) -> Self {
+        crate::error::Error::Role(Box::new(e))
     }
 }
