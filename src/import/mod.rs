@@ -5,8 +5,8 @@
 //! everything skipped with its place and reason) and the step from stacks to mappings.
 //! The readers are [`spacelift`] and [`tfe`] over [`hcl`] (the evaluator), and
 //! [`export`] (Spacelift's JSON); [`write`] merges the result into `.breakglass.toml`,
-//! [`check`] is the doctor's second look, and [`trust_statement`] prints the trust statement a
-//! person needs to assume a platform's role.
+//! [`check`] is the doctor's second look, and [`trust_statement`] prints the statement
+//! a person needs in a platform role's trust policy to assume it.
 
 pub mod check;
 pub mod export;
