@@ -35,12 +35,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
 
-    let served = endpoint.served();
-    let ok = served.iter().filter(|r| r.status == 200).count();
-    eprintln!(
-        "endpoint_bench_server: {} requests remembered, {ok} with status 200",
-        served.len()
-    );
     endpoint.shutdown().await;
     Ok(())
 }

@@ -1,3 +1,5 @@
+//! Kept in one file because the lock, the cache read and the STS call are one critical section and must be read together.
+//!
 //! The credential broker: credentials for the mapped role from the cache when they
 //! have more than `refresh_before` left, else from STS (through an MFA session when
 //! `mfa_serial` is set, so later refreshes never prompt), written back to the cache,

@@ -1,3 +1,5 @@
+//! Kept in one file because every key's raw shape, check and overlay live side by side, with the error positions they share.
+//!
 //! `.breakglass.toml`: finding it, reading it, layering `.breakglass.local.toml` over
 //! it, and checking every value. Each error names the file, line and column the value
 //! came from, and how to fix it.
@@ -10,6 +12,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
+
+mod audit;
+pub use audit::{topic_region, AuditSettings, S3Location};
 
 /// The project config's file name.
 pub const CONFIG_FILE: &str = ".breakglass.toml";
@@ -122,6 +127,8 @@ pub struct Settings {
     pub stack_workspaces: BTreeMap<String, BTreeMap<String, RoleSettings>>,
     /// `[import]`: where `breakglass import` read the platform's code, for the doctor.
     pub import: Option<ImportRecord>,
+    /// `[audit]`: the team audit trail.
+    pub audit: AuditSettings,
 }
 
 /// The `[import]` table: the platform and the sources (relative to the config's
@@ -287,6 +294,7 @@ struct RawFile {
     #[serde(default)]
     stacks: BTreeMap<String, RawRole>,
     import: Option<RawImport>,
+    audit: Option<audit::RawAudit>,
 }
 
 #[derive(Deserialize)]
@@ -544,6 +552,11 @@ impl Settings {
             stacks,
             stack_workspaces,
             import,
+            audit: raw
+                .audit
+                .map(|a| AuditSettings::from_raw(src, a))
+                .transpose()?
+                .unwrap_or_default(),
         };
         if let Some(region) = &settings.region {
             check_region(region)?;
@@ -582,6 +595,7 @@ impl Settings {
             }
         }
         overlay(&mut self.import, over.import);
+        self.audit.overlay(over.audit);
     }
 }
 

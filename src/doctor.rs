@@ -1,3 +1,5 @@
+//! Kept in one file because each check reads the results of the ones before it (the assumed role feeds the bucket checks); see the check ids list.
+//!
 //! `breakglass doctor`: the readiness drill for the seed's preparation list. Each check
 //! says pass, warn, fail or skip, with one line of why and one of how to fix.
 
@@ -210,6 +212,12 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
         };
         checks.push(check(c.id, status, c.summary, c.fix));
     }
+    // audit.sink: the team trail, written as the run's role.
+    checks.push(crate::sink::check::run(
+        &rt,
+        ctx,
+        probe.as_ref().map(|(entry, _)| entry),
+    ));
 
     // state.*
     let backend = match backend::find(&ctx.workdir) {

@@ -37,6 +37,7 @@ pub mod secret;
 pub mod server;
 pub mod shim;
 pub mod signals;
+pub mod sink;
 pub mod sts;
 pub mod supervisor;
 pub mod terraform;

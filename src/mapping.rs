@@ -290,48 +290,33 @@ arn = "arn:aws:iam::444444444444:role/core"
     fn a_stack_in_a_workspace_is_the_most_specific_of_all() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(CONFIG_FILE);
-        std::fs::write(
-            &p,
-            r#"
-[role]
-arn = "arn:aws:iam::111111111111:role/default"
-read_arn = "arn:aws:iam::111111111111:role/read"
-
-[workspaces.prod]
-arn = "arn:aws:iam::111111111111:role/ws-prod"
-
-[stacks."app*"]
-arn = "arn:aws:iam::111111111111:role/app-any"
-
-[stacks."app".workspaces.prod]
-arn = "arn:aws:iam::111111111111:role/app-prod"
-read_arn = "arn:aws:iam::111111111111:role/app-prod-read"
-
-[stacks."app".workspaces.staging]
-arn = "arn:aws:iam::111111111111:role/app-staging"
-"#,
-        )
-        .unwrap();
-        let project = Project::load(&p).unwrap();
-        let app = dir.path().join("app");
+        let a = "arn:aws:iam::111111111111:role";
+        let text = format!("[role]\narn = \"{a}/default\"\nread_arn = \"{a}/read\"\n[workspaces.prod]\narn = \"{a}/ws-prod\"\n[stacks.\"app*\"]\narn = \"{a}/app-any\"\n[stacks.\"app\".workspaces.prod]\narn = \"{a}/app-prod\"\nread_arn = \"{a}/app-prod-read\"\n[stacks.\"app\".workspaces.staging]\narn = \"{a}/app-staging\"\n");
+        std::fs::write(&p, text).unwrap();
+        let (project, app) = (Project::load(&p).unwrap(), dir.path().join("app"));
         let t = project.resolve(&app, "prod").unwrap();
-        assert!(t.arn.ends_with("role/app-prod"), "{t:?}");
-        assert!(t.arn_for(true).ends_with("role/app-prod-read"));
-        assert_eq!(
-            t.matched_by,
-            MatchedBy::StackWorkspace("app".into(), "prod".into())
+        assert!(
+            t.arn_for(false).ends_with("role/app-prod")
+                && t.arn_for(true).ends_with("role/app-prod-read")
         );
-        assert_eq!(t.matched_by.to_string(), "[stacks.\"app\".workspaces.prod]");
+        let by = MatchedBy::StackWorkspace("app".into(), "prod".into());
+        assert_eq!(
+            (&t.matched_by, by.to_string().as_str()),
+            (&by, "[stacks.\"app\".workspaces.prod]")
+        );
         let t = project.resolve(&app, "staging").unwrap();
-        assert!(t.arn.ends_with("role/app-staging"));
-        assert_eq!(t.read_arn, None, "its own arn: no inherited read role");
-        // Another workspace falls back to the stack glob, which the workspace-only
-        // table for "app" does not hide.
-        let t = project.resolve(&app, "dev").unwrap();
-        assert!(t.arn.ends_with("role/app-any"), "{t:?}");
-        // Another directory in prod gets the workspace mapping.
-        let t = project.resolve(&dir.path().join("other"), "prod").unwrap();
-        assert!(t.arn.ends_with("role/ws-prod"));
+        assert!(
+            t.arn.ends_with("role/app-staging") && t.read_arn.is_none(),
+            "no inherited read role"
+        );
+        // Another workspace falls back to the glob: a workspace-only table hides nothing.
+        assert!(project
+            .resolve(&app, "dev")
+            .unwrap()
+            .arn
+            .ends_with("role/app-any"));
+        let other = project.resolve(&dir.path().join("other"), "prod").unwrap();
+        assert!(other.arn.ends_with("role/ws-prod"));
     }
 
     #[test]

@@ -111,6 +111,8 @@ pub struct RoleRun {
     /// The audit record, completed when the run ends.
     audit: Record,
     audit_log: PathBuf,
+    /// The team audit trail (`[audit]`), when the project has one.
+    trail: Option<crate::sink::Trail>,
 }
 
 impl RoleRun {
@@ -165,7 +167,25 @@ impl RoleRun {
             workdir: ctx.workdir.clone(),
             audit,
             audit_log: audit::log_path(&dirs),
+            trail: crate::sink::Trail::for_project(project, &dirs),
         })
+    }
+
+    /// A run for a `breakglass` command that is not a child process (`on`, `off`,
+    /// `log --team`, the doctor's probe): the role of the directory acted on.
+    pub fn for_command(ctx: &Context, kind: &str) -> Result<RoleRun, Error> {
+        let spec = RunSpec {
+            kind: kind.to_string(),
+            read_only: false,
+            subcommand: None,
+            args: Vec::new(),
+        };
+        RoleRun::new(ctx, &command_mode(ctx, kind), spec)
+    }
+
+    /// The run's audit record as it stands (for events of commands such as `on`).
+    pub fn audit_record(&self) -> &Record {
+        &self.audit
     }
 
     /// Credentials for the run, announced on stderr. A refused attempt is recorded in
@@ -194,6 +214,18 @@ impl RoleRun {
                 self.audit_log.display()
             );
         }
+        // The team trail's end event is built from this same local record, so every
+        // field it carries (exit code, hang-up, ...) reaches the trail too. No exit
+        // code means terraform is about to be exec'd: a hand-over, with no end to come.
+        if let Some(trail) = &mut self.trail {
+            let kind = match exit_code {
+                Some(_) => crate::sink::event::END,
+                None => crate::sink::event::HANDOVER,
+            };
+            let fresh = self.broker.cached();
+            trail.post(kind, &self.audit, &Default::default(), fresh.as_ref());
+            trail.wait();
+        }
     }
 
     /// Runs `child` under the role, supervised (endpoint, refresh, signals), records
@@ -202,6 +234,15 @@ impl RoleRun {
     pub fn supervise(mut self, child: ChildSpec) -> Result<Outcome, Error> {
         let mut rt = None;
         let entry = self.credentials(&mut rt)?;
+        if let Some(trail) = &mut self.trail {
+            // Sent in the background while terraform runs.
+            trail.post(
+                crate::sink::event::START,
+                &self.audit,
+                &Default::default(),
+                Some(&entry),
+            );
+        }
         let runtime = match rt {
             Some(r) => r,
             None => runtime()?,

@@ -1,3 +1,5 @@
+//! Kept in one file because the connection limits, the token check and the shutdown share one accept loop and its state.
+//!
 //! The loopback credential endpoint: terraform's AWS provider reads the assumed
 //! role's credentials from here, in the ECS container-credentials format.
 //!
@@ -19,6 +21,7 @@
 //! connection lifetime and the number of connections, and answers anything it refuses
 //! with a short JSON `{"Message": ...}` that never holds credentials.
 
+#[cfg(test)]
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
@@ -46,11 +49,14 @@ use crate::secret::{Credentials, Secret};
 /// The path in the URL handed to terraform. Any path is served; this one just reads well.
 pub const PATH: &str = "/creds";
 
-/// The environment variable naming a file to append one line per request to:
-/// `RFC3339TIME STATUS ACCESS_KEY_ID_OR_-`. For end-to-end tests; never holds secrets.
+/// TEST HOOK: the environment variable naming a file to append one line per request
+/// to: `RFC3339TIME STATUS ACCESS_KEY_ID_OR_-`. The end-to-end tests read it to see
+/// which key sets terraform was served; it never holds secrets. Off (and free) unless
+/// set.
 pub const LOG_ENV: &str = "BREAKGLASS_ENDPOINT_LOG";
 
-/// How many recent requests [`Endpoint::served`] remembers.
+/// How many recent requests [`Endpoint::served`] remembers (unit tests only).
+#[cfg(test)]
 const LOG_CAPACITY: usize = 10_000;
 
 /// How long in-flight connections get to finish when the endpoint shuts down, or when
@@ -156,6 +162,7 @@ pub struct Endpoint {
     /// The value clients must send as `Authorization`.
     pub token: Secret,
     pub addr: SocketAddr,
+    #[cfg(test)]
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -211,6 +218,7 @@ impl Endpoint {
             url: format!("http://{addr}{PATH}"),
             token,
             addr,
+            #[cfg(test)]
             shared,
             stop,
             task,
@@ -232,7 +240,8 @@ impl Endpoint {
         ]
     }
 
-    /// The most recent requests answered (up to 10 000), oldest first.
+    /// The most recent requests answered (up to 10 000), oldest first (unit tests).
+    #[cfg(test)]
     pub fn served(&self) -> Vec<ServedRecord> {
         self.shared.log.records()
     }
@@ -297,7 +306,10 @@ fn stale(state: &CredentialState, now: SystemTime) -> bool {
     }
 }
 
+/// The requests answered: the [`LOG_ENV`] test hook's file, and in unit tests an
+/// in-memory list.
 struct RequestLog {
+    #[cfg(test)]
     records: Mutex<VecDeque<ServedRecord>>,
     file: Option<Mutex<File>>,
 }
@@ -316,6 +328,7 @@ impl RequestLog {
             }
         };
         Ok(RequestLog {
+            #[cfg(test)]
             records: Mutex::new(VecDeque::new()),
             file,
         })
@@ -336,13 +349,19 @@ impl RequestLog {
                 tracing::warn!("cannot write the endpoint log: {e}");
             }
         }
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        if records.len() >= LOG_CAPACITY {
-            records.pop_front();
+        #[cfg(test)]
+        {
+            let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+            if records.len() >= LOG_CAPACITY {
+                records.pop_front();
+            }
+            records.push_back(record);
         }
-        records.push_back(record);
+        #[cfg(not(test))]
+        let _ = record;
     }
 
+    #[cfg(test)]
     fn records(&self) -> Vec<ServedRecord> {
         let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
         records.iter().cloned().collect()

@@ -1,3 +1,5 @@
+//! Kept in one file because the SDK's error shapes and moto's variants are classified in one match, next to the calls that produce them.
+//!
 //! Talking to STS: the source identity (the standard AWS chain, or `source_profile`),
 //! AssumeRole, GetSessionToken and GetCallerIdentity, each bounded in time, and every
 //! failure turned into a message that says what to do.

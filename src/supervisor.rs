@@ -1,3 +1,5 @@
+//! Kept in one file because the refresher, the signals and the child's wait are one select loop over shared state.
+//!
 //! A supervised terraform run: the credential endpoint on loopback, a refresher that
 //! renews the role before expiry (through shutdown too), signals passed on the way
 //! terraform expects, and terraform's exit status handed back.

@@ -8,6 +8,7 @@ use crate::config::{format_duration, parse_duration};
 use crate::context::Context;
 use crate::error::Error;
 use crate::identity::Identity;
+use crate::sink::CommandEvent;
 
 /// The longest activation `breakglass on` accepts.
 const MAX_ACTIVATION: Duration = Duration::from_secs(24 * 3600);
@@ -50,11 +51,19 @@ pub fn on(ctx: &Context, reason: &str, duration: &str) -> Result<i32, Error> {
         a.until_rfc3339(),
         format_duration(d)
     );
+    // The team trail and its alert: under the activation just recorded.
+    if let Some(event) = CommandEvent::prepare(ctx, "on") {
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert("until".to_string(), a.until_rfc3339().into());
+        event.send(&extra);
+    }
     Ok(0)
 }
 
 pub fn off(ctx: &Context) -> Result<i32, Error> {
     let project = ctx.project()?;
+    // Credentials for the team trail while the activation (and its reason) still holds.
+    let event = CommandEvent::prepare(ctx, "off");
     let was = activation::deactivate(&ctx.dirs()?, &project.root)
         .map_err(|e| Error::Message(format!("cannot end the activation: {e}")))?;
     crate::say!(
@@ -66,5 +75,8 @@ pub fn off(ctx: &Context) -> Result<i32, Error> {
         },
         project.root.display()
     );
+    if let Some(event) = event {
+        event.send(&Default::default());
+    }
     Ok(0)
 }

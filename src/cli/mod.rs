@@ -124,13 +124,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the audit trail of break-glass runs.
+    /// Show the audit trail of break-glass runs (this machine's, or the team's).
     Log {
         #[arg(long)]
         json: bool,
-        /// Only runs started within this duration, e.g. 24h.
+        /// Only runs started within this duration, e.g. 24h (with --team: default 24h).
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
+        /// The team's trail from the project's [audit] S3 prefix, starts paired with ends.
+        #[arg(long, conflicts_with = "flush")]
+        team: bool,
+        /// Send the queued team-trail events and alerts now.
+        #[arg(long)]
+        flush: bool,
     },
     /// Obey a config file that another user owns or others can write (a trust list,
     /// like git's safe.directory).
@@ -179,7 +185,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
         Command::Credentials => handover::credentials(&ctx()?),
         Command::Install { dir, print_dir } => install::install(dir, print_dir),
         Command::Uninstall { dir } => install::uninstall(dir),
-        Command::Logout => logout::run(&ctx()?),
+        Command::Logout => logout::run(ctx().ok().as_ref()),
         Command::Recover => recover::run(&ctx()?),
         Command::Init {
             role,
@@ -189,7 +195,20 @@ fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
             force,
         } => init::run(&ctx()?, role, read_role, region, enable, force),
         Command::Doctor { json } => doctor::run(&ctx()?, json),
-        Command::Log { json, since } => log::run(&ctx()?, json, since),
+        Command::Log {
+            json,
+            since,
+            team,
+            flush,
+        } => log::run(
+            &ctx()?,
+            log::LogArgs {
+                json,
+                since,
+                team,
+                flush,
+            },
+        ),
         Command::Trust { path } => trust::run(&ctx()?, path),
         Command::Import(args) => import::run(&ctx()?, args),
         Command::TrustStatement(args) => trust_statement::run(args),
