@@ -24,7 +24,7 @@ pub struct Record {
     pub ended: String,
     pub user: String,
     pub host: String,
-    /// `terraform`, `exec` or `recover`.
+    /// `terraform`, `exec`, `recover` or a state command (`state restore`, ...).
     pub kind: String,
     pub source_arn: Option<String>,
     pub role_arn: String,

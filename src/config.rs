@@ -129,6 +129,15 @@ pub struct Settings {
     pub import: Option<ImportRecord>,
     /// `[audit]`: the team audit trail.
     pub audit: AuditSettings,
+    pub state: StateSettings,
+}
+
+/// `[state]`: where the state's replica is, for `breakglass state failover` when the
+/// bucket's replication configuration cannot be read (its region is down).
+#[derive(Debug, Clone, Default)]
+pub struct StateSettings {
+    pub replica_bucket: Option<Located<String>>,
+    pub replica_region: Option<Located<String>>,
 }
 
 /// The `[import]` table: the platform and the sources (relative to the config's
@@ -295,6 +304,14 @@ struct RawFile {
     stacks: BTreeMap<String, RawRole>,
     import: Option<RawImport>,
     audit: Option<audit::RawAudit>,
+    state: Option<RawState>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    replica_bucket: Option<Spanned<String>>,
+    replica_region: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -557,9 +574,25 @@ impl Settings {
                 .map(|a| AuditSettings::from_raw(src, a))
                 .transpose()?
                 .unwrap_or_default(),
+            state: StateSettings {
+                replica_bucket: src
+                    .string(raw.state.as_ref().and_then(|s| s.replica_bucket.clone())),
+                replica_region: src.string(raw.state.and_then(|s| s.replica_region)),
+            },
         };
         if let Some(region) = &settings.region {
             check_region(region)?;
+        }
+        if let Some(region) = &settings.state.replica_region {
+            check_region(region)?;
+        }
+        if let Some(b) = &settings.state.replica_bucket {
+            if b.value.trim().is_empty() || b.value.contains('/') {
+                return Err(b.origin.error(
+                    format!("replica_bucket = \"{}\" is not a bucket name", b.value),
+                    "write the replica bucket's name only, e.g. replica_bucket = \"tfstate-replica\"",
+                ));
+            }
         }
         if let Some(t) = &settings.terraform {
             if t.value.trim().is_empty() {
@@ -581,6 +614,8 @@ impl Settings {
         overlay(&mut self.min_remaining, over.min_remaining);
         overlay(&mut self.on_hangup, over.on_hangup);
         overlay(&mut self.lock_wait, over.lock_wait);
+        overlay(&mut self.state.replica_bucket, over.state.replica_bucket);
+        overlay(&mut self.state.replica_region, over.state.replica_region);
         self.role.overlay(over.role);
         for (name, role) in over.workspaces {
             self.workspaces.entry(name).or_default().overlay(role);
@@ -874,6 +909,29 @@ arn = "arn:aws:iam::333333333333:role/deploy"
         assert!(err.contains("not an IAM mfa ARN"), "{err}");
         let err = load_err("region = \"Europe\"\n");
         assert!(err.contains("not an AWS region"), "{err}");
+    }
+
+    #[test]
+    fn state_replica_keys_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            CONFIG_FILE,
+            "[state]\nreplica_bucket = \"tfstate-replica\"\nreplica_region = \"eu-central-1\"\n",
+        );
+        let s = Project::load(&p).unwrap().settings.state;
+        assert_eq!(s.replica_bucket.unwrap().value, "tfstate-replica");
+        assert_eq!(s.replica_region.unwrap().value, "eu-central-1");
+        let err = load_err("[state]\nreplica_bucket = \"b\"\nreplica_regoin = \"eu-west-1\"\n");
+        assert!(err.contains(":3:1:"), "{err}");
+        assert!(err.contains("did you mean `replica_region`"), "{err}");
+        let err = load_err("[state]\nreplica_region = \"Frankfurt\"\n");
+        assert!(
+            err.contains(":2:18:") && err.contains("not an AWS region"),
+            "{err}"
+        );
+        let err = load_err("[state]\nreplica_bucket = \"s3://b/k\"\n");
+        assert!(err.contains("not a bucket name"), "{err}");
     }
 
     #[test]

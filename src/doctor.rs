@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
-use serde::Serialize;
 
 use crate::backend::{self, Backend};
 use crate::broker::{Broker, CredentialsError};
@@ -16,23 +15,7 @@ use crate::context::Context;
 use crate::run;
 use crate::sts::{xml_field, Sts, StsError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-    Skip,
-}
-
-/// One check's result. The ids are part of the spec.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub id: String,
-    pub status: Status,
-    pub summary: String,
-    pub fix: String,
-}
+pub use crate::checks::{Check, Status};
 
 fn check(id: &str, status: Status, summary: impl Into<String>, fix: impl Into<String>) -> Check {
     Check {
@@ -213,7 +196,7 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
         checks.push(check(c.id, status, c.summary, c.fix));
     }
     // audit.sink: the team trail, written as the run's role.
-    checks.push(crate::sink::check::run(
+    checks.push(crate::trail::check::run(
         &rt,
         ctx,
         probe.as_ref().map(|(entry, _)| entry),
@@ -291,6 +274,7 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
             "state.encryption",
             "state.public_access",
             "state.access",
+            "state.replica_current",
         ] {
             checks.push(check(
                 id,
@@ -304,7 +288,7 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
         }
         return checks;
     }
-    let Some((_, sts)) = probe else {
+    let Some((entry, sts)) = probe else {
         for id in [
             "state.versioning",
             "state.mfa_delete",
@@ -312,6 +296,7 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
             "state.encryption",
             "state.public_access",
             "state.access",
+            "state.replica_current",
         ] {
             checks.push(check(
                 id,
@@ -334,6 +319,25 @@ pub fn run_checks(ctx: &Context) -> Vec<Check> {
     let creds_conf = sts_config(&sts, &backend);
     let s3 = aws_sdk_s3::Client::from_conf(creds_conf);
     checks.extend(rt.block_on(bucket_checks(&s3, bucket, key)));
+    let replica = rt.block_on(crate::state::replica::current(
+        &project.settings.state,
+        &ctx.workdir,
+        &workspace,
+        &entry,
+    ));
+    use crate::state::replica::Verdict;
+    let status = match replica.verdict {
+        Verdict::Pass => Status::Pass,
+        Verdict::Warn => Status::Warn,
+        Verdict::Fail => Status::Fail,
+        Verdict::Skip => Status::Skip,
+    };
+    checks.push(check(
+        "state.replica_current",
+        status,
+        replica.summary,
+        replica.fix,
+    ));
     checks
 }
 

@@ -74,16 +74,22 @@ pub fn obtain(
     Ok(runtime.block_on(broker.obtain(true))?)
 }
 
-/// The one line on stderr that says which role the run uses.
-pub fn announce(entry: &Entry, cached: bool) {
+/// The one line on stderr that says which role the run uses (and, while the project
+/// is failed over to its state replica, says so).
+pub fn announce(entry: &Entry, cached: bool, failed_over: bool) {
     let left = entry.credentials.remaining(SystemTime::now());
     crate::say!(
-        "breakglass: as {} (session {}), credentials until {} ({} left{})",
+        "breakglass: as {} (session {}), credentials until {} ({} left{}){}",
         entry.role_arn,
         entry.session_name,
         crate::clock::rfc3339(entry.credentials.expires_at()),
         format_duration(left),
-        if cached { ", cached" } else { "" }
+        if cached { ", cached" } else { "" },
+        if failed_over {
+            format!(". {}", crate::state::marker::BANNER_NOTE)
+        } else {
+            String::new()
+        }
     );
 }
 
@@ -113,6 +119,11 @@ pub struct RoleRun {
     audit_log: PathBuf,
     /// The team audit trail (`[audit]`), when the project has one.
     trail: Option<crate::sink::Trail>,
+    /// The banner was printed (work done under the role before the child, by
+    /// `own_credentials`, shares it).
+    announced: bool,
+    /// The team trail's start event went out.
+    start_posted: bool,
 }
 
 impl RoleRun {
@@ -168,6 +179,8 @@ impl RoleRun {
             audit,
             audit_log: audit::log_path(&dirs),
             trail: crate::sink::Trail::for_project(project, &dirs),
+            announced: false,
+            start_posted: false,
         })
     }
 
@@ -188,13 +201,52 @@ impl RoleRun {
         &self.audit
     }
 
+    /// Credentials for work breakglass does itself under the role (reading the state
+    /// bucket), announced like a run's; a refused attempt is recorded. Finish with
+    /// `supervise` or `finish`.
+    pub fn own_credentials(
+        &mut self,
+        rt: &mut Option<tokio::runtime::Runtime>,
+    ) -> Result<Entry, Error> {
+        let entry = self.credentials(rt)?;
+        self.post_start(&entry);
+        Ok(entry)
+    }
+
+    /// The team trail's start event (once), sent in the background.
+    fn post_start(&mut self, entry: &Entry) {
+        if self.start_posted {
+            return;
+        }
+        self.start_posted = true;
+        if let Some(trail) = &mut self.trail {
+            trail.post(
+                crate::sink::event::START,
+                &self.audit,
+                &Default::default(),
+                Some(entry),
+            );
+        }
+    }
+
+    /// Records work done without a child (after `own_credentials`) with its exit code.
+    pub fn finish(mut self, exit_code: i32) {
+        self.record(Some(exit_code));
+    }
+
     /// Credentials for the run, announced on stderr. A refused attempt is recorded in
     /// the audit trail too, with the shim's exit code.
     fn credentials(&mut self, rt: &mut Option<tokio::runtime::Runtime>) -> Result<Entry, Error> {
-        self.audit.started = audit::now();
+        if !self.announced {
+            self.audit.started = audit::now();
+        }
         match obtain(&self.broker, rt) {
             Ok((entry, cached)) => {
-                announce(&entry, cached);
+                if !self.announced {
+                    let over = crate::state::marker::failed_over(&self.workdir);
+                    announce(&entry, cached, over);
+                    self.announced = true;
+                }
                 self.audit.source_arn = entry.source_arn.clone();
                 Ok(entry)
             }
@@ -234,15 +286,8 @@ impl RoleRun {
     pub fn supervise(mut self, child: ChildSpec) -> Result<Outcome, Error> {
         let mut rt = None;
         let entry = self.credentials(&mut rt)?;
-        if let Some(trail) = &mut self.trail {
-            // Sent in the background while terraform runs.
-            trail.post(
-                crate::sink::event::START,
-                &self.audit,
-                &Default::default(),
-                Some(&entry),
-            );
-        }
+        // Sent in the background while terraform runs.
+        self.post_start(&entry);
         let runtime = match rt {
             Some(r) => r,
             None => runtime()?,

@@ -544,12 +544,18 @@ fn advertised(
     now: SystemTime,
 ) -> SystemTime {
     let real = credentials.expires_at();
-    if advertise_until > now {
+    // The Expiration is written to the whole second (truncated): within the last
+    // seconds before `advertise_until` it would already be past on arrival, so from
+    // then on the real expiry is served.
+    if advertise_until > now + ADVERTISE_MARGIN {
         advertise_until.min(real)
     } else {
         real
     }
 }
+
+/// How close to `advertise_until` the real expiry is served instead.
+const ADVERTISE_MARGIN: Duration = Duration::from_secs(2);
 
 enum Auth {
     Missing,
@@ -1097,6 +1103,10 @@ mod tests {
         assert_eq!(advertised(&c, secs(20_000), now), secs(10_000));
         // The advertised time passed without a renewal: the real expiry.
         assert_eq!(advertised(&c, secs(4_000), now), secs(10_000));
+        // Less than a second before it, the truncated Expiration would already be
+        // past on arrival (found by shell/chaos.sh): the real expiry too.
+        let almost = SystemTime::UNIX_EPOCH + Duration::from_millis(8_999_700);
+        assert_eq!(advertised(&c, secs(9_000), almost), secs(10_000));
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use crate::config::{format_duration, parse_duration};
 use crate::context::Context;
 use crate::error::Error;
 use crate::identity::Identity;
-use crate::sink::CommandEvent;
+use crate::trail::CommandEvent;
 
 /// The longest activation `breakglass on` accepts.
 const MAX_ACTIVATION: Duration = Duration::from_secs(24 * 3600);

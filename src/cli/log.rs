@@ -20,10 +20,10 @@ pub struct LogArgs {
 pub fn run(ctx: &Context, a: LogArgs) -> Result<i32, Error> {
     let since = a.since.as_deref().map(since_duration).transpose()?;
     if a.flush {
-        return crate::sink::flush(ctx);
+        return crate::trail::flush(ctx);
     }
     if a.team {
-        return crate::sink::team::show(ctx, since, a.json);
+        return crate::trail::team::show(ctx, since, a.json);
     }
     local(ctx, a.json, since)
 }

@@ -9,7 +9,7 @@ use crate::paths::Dirs;
 
 pub fn run(ctx: Option<&Context>) -> Result<i32, Error> {
     // In a project with a team trail, the event goes out before the cache is cleared.
-    if let Some(event) = ctx.and_then(|c| crate::sink::CommandEvent::prepare_cached(c, "logout")) {
+    if let Some(event) = ctx.and_then(|c| crate::trail::CommandEvent::prepare_cached(c, "logout")) {
         event.send(&Default::default());
     }
     let dirs = Dirs::new().ok_or_else(|| {

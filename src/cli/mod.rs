@@ -22,6 +22,7 @@ mod log;
 mod logout;
 mod recover;
 mod roles;
+mod state;
 mod status;
 mod trust;
 mod trust_statement;
@@ -144,6 +145,12 @@ pub enum Command {
         /// The config file or directory (default: the config that applies here).
         path: Option<PathBuf>,
     },
+    /// When the state itself is hurt: list its versions, restore one, fail over to the
+    /// replica and back.
+    State {
+        #[command(subcommand)]
+        command: state::StateCommand,
+    },
     /// Read every stack's deployment role from the platform's own code (or Spacelift's
     /// JSON export) and print the mappings, or merge them into .breakglass.toml.
     Import(import::ImportArgs),
@@ -210,6 +217,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
             },
         ),
         Command::Trust { path } => trust::run(&ctx()?, path),
+        Command::State { command } => state::run(&ctx()?, command),
         Command::Import(args) => import::run(&ctx()?, args),
         Command::TrustStatement(args) => trust_statement::run(args),
         Command::Completions { shell } => completions::run(shell),

@@ -23,15 +23,17 @@ pub fn run(ctx: &Context, prompt: bool) -> Result<i32, Error> {
         }
         _ => None,
     };
+    let failed_over = crate::state::marker::failed_over(&ctx.workdir);
     if prompt {
+        let over = if failed_over { " FAILED OVER" } else { "" };
         if let Some(Ok(t)) = &target {
             let name = t.arn.rsplit('/').next().unwrap_or(&t.arn);
             match &cached {
                 Some(e) => outln!(
-                    "{name} {}m",
+                    "{name} {}m{over}",
                     e.credentials.remaining(SystemTime::now()).as_secs() / 60
                 ),
-                None => outln!("{name}"),
+                None => outln!("{name}{over}"),
             }
         }
         return Ok(0);
@@ -81,6 +83,9 @@ pub fn run(ctx: &Context, prompt: bool) -> Result<i32, Error> {
             "terraform:   not found: {}",
             e.to_string().lines().next().unwrap_or("")
         ),
+    }
+    if failed_over {
+        outln!("state:       {}", crate::state::marker::BANNER_NOTE);
     }
     match &cached {
         Some(e) => outln!(

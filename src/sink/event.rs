@@ -169,7 +169,15 @@ const CHANGING: &[&str] = &[
 const CHANGING_STATE: &[&str] = &["rm", "mv", "push", "replace-provider"];
 /// breakglass's own commands (the audit record's kind or subcommand) that change state:
 /// `recover` (a state push) and `breakglass state restore|failover`.
-const CHANGING_COMMANDS: &[&str] = &["recover", "restore", "failover"];
+const CHANGING_COMMANDS: &[&str] = &[
+    "recover",
+    "restore",
+    "failover",
+    "failback",
+    "state restore",
+    "state failover",
+    "state failback",
+];
 
 /// True when the event pages: `on`, and the start of anything that can change
 /// infrastructure or state. Decided from the audit record alone (its kind, subcommand

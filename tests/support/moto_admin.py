@@ -113,6 +113,28 @@ def op(endpoint, key, secret, name, *args):
         return {"keys": [o["Key"] for o in resp.get("Contents", [])]}
     if name == "get":
         return {"body": s3.get_object(Bucket=args[0], Key=args[1])["Body"].read().decode()}
+    if name == "put":
+        # put BUCKET KEY FILE: the file's bytes as a new object (version).
+        with open(args[2], "rb") as f:
+            s3.put_object(Bucket=args[0], Key=args[1], Body=f.read())
+        return {}
+    if name == "copy":
+        # copy SRC_BUCKET KEY DST_BUCKET: what replication would do (moto does not).
+        s3.copy_object(Bucket=args[2], Key=args[1], CopySource={"Bucket": args[0], "Key": args[1]})
+        return {}
+    if name == "deny-bucket":
+        # A bucket policy that denies the deploy role everything (moto 5.2.5 enforces a
+        # Deny in a bucket policy, and applies it to every caller).
+        s3.put_bucket_policy(Bucket=args[0], Policy=policy([{
+            "Effect": "Deny",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/deploy"},
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{args[0]}", f"arn:aws:s3:::{args[0]}/*"],
+        }]))
+        return {}
+    if name == "undeny-bucket":
+        s3.delete_bucket_policy(Bucket=args[0])
+        return {}
     if name == "deny-role":
         iam.put_role_policy(RoleName=args[0], PolicyName="p", PolicyDocument=policy([allow(["sts:GetCallerIdentity"])]))
         return {}

@@ -9,12 +9,12 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use super::aws::{self, Clients, SinkError};
-use super::event::{self, END, HANDOVER, START};
-use super::Destination;
 use crate::context::Context;
 use crate::error::Error;
 use crate::run::{self, RoleRun};
+use crate::sink::aws::{self, Clients, SinkError};
+use crate::sink::event::{self, END, HANDOVER, START};
+use crate::sink::Destination;
 
 /// The window `--team` shows without `--since`.
 pub const DEFAULT_SINCE: Duration = Duration::from_secs(24 * 3600);

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use super::aws::{self, Clients, SinkError};
-use super::event::Event;
-use super::Destination;
 use crate::broker::Entry;
+use crate::checks::{Check, Status};
 use crate::context::Context;
-use crate::doctor::{Check, Status};
 use crate::run::RoleRun;
+use crate::sink::aws::{self, Clients, SinkError};
+use crate::sink::event::Event;
+use crate::sink::Destination;
 
 const ID: &str = "audit.sink";
 
