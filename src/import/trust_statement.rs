@@ -6,7 +6,7 @@
 //! session tags and source identity breakglass sends), and the doctor's `role.assume`
 //! points here when a role refuses the operator.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// A principal or role ARN that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -64,15 +64,33 @@ pub fn check_role(role: &str) -> Result<(), TrustError> {
     }
 }
 
+/// A trust policy statement, its fields in IAM's usual order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Statement {
+    pub sid: &'static str,
+    pub effect: &'static str,
+    pub principal: Principal,
+    pub action: [&'static str; 3],
+}
+
+#[derive(Debug, Serialize)]
+pub struct Principal {
+    #[serde(rename = "AWS")]
+    pub aws: String,
+}
+
 /// The statement to add to the role's trust policy: the principal may assume it, tag
 /// the session (breakglass always sends `breakglass=true`) and set a source identity.
-pub fn statement(principal_arn: &str) -> Value {
-    json!({
-        "Sid": "BreakGlass",
-        "Effect": "Allow",
-        "Principal": { "AWS": principal_arn },
-        "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
-    })
+pub fn statement(principal_arn: &str) -> Statement {
+    Statement {
+        sid: "BreakGlass",
+        effect: "Allow",
+        principal: Principal {
+            aws: principal_arn.to_string(),
+        },
+        action: ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+    }
 }
 
 /// How to add the statement, for stderr: the commands, the identity policy the
@@ -124,14 +142,11 @@ mod tests {
         assert!(principal_arn("arn:aws:s3:::bucket").is_err());
         assert!(check_role("arn:aws:iam::123456789012:role/deploy").is_ok());
         assert!(check_role("arn:aws:iam::123456789012:user/deploy").is_err());
-        let s = statement("arn:aws:iam::123456789012:user/alice");
+        let text =
+            serde_json::to_string(&statement("arn:aws:iam::123456789012:user/alice")).unwrap();
         assert_eq!(
-            s["Principal"]["AWS"],
-            "arn:aws:iam::123456789012:user/alice"
+            text,
+            r#"{"Sid":"BreakGlass","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/alice"},"Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}"#
         );
-        assert!(s["Action"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("sts:TagSession")));
     }
 }
