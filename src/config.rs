@@ -108,6 +108,11 @@ pub struct Settings {
     pub role: RoleSettings,
     pub workspaces: BTreeMap<String, RoleSettings>,
     pub stacks: BTreeMap<String, RoleSettings>,
+    /// `[stacks."GLOB".workspaces.NAME]`: a stack in one terraform workspace, the most
+    /// specific mapping of all. Keyed by the stack glob, then the workspace.
+    pub stack_workspaces: BTreeMap<String, BTreeMap<String, RoleSettings>>,
+    /// `[import]`: where `breakglass import` read the platform's code, for the doctor.
+    pub import: Option<ImportRecord>,
     /// `[audit]`: the team audit trail.
     pub audit: AuditSettings,
     pub state: StateSettings,
@@ -119,6 +124,16 @@ pub struct Settings {
 pub struct StateSettings {
     pub replica_bucket: Option<Located<String>>,
     pub replica_region: Option<Located<String>>,
+}
+
+/// The `[import]` table: the platform and the sources (relative to the config's
+/// directory) that `breakglass import --write` read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRecord {
+    /// `spacelift` or `tfe`.
+    pub platform: Located<String>,
+    pub from: Located<Vec<String>>,
+    pub repository: Option<Located<String>>,
 }
 
 /// A project: the directory holding `.breakglass.toml`, and its settings.
@@ -273,6 +288,7 @@ struct RawFile {
     workspaces: BTreeMap<String, RawRole>,
     #[serde(default)]
     stacks: BTreeMap<String, RawRole>,
+    import: Option<RawImport>,
     audit: Option<audit::RawAudit>,
     state: Option<RawState>,
 }
@@ -282,6 +298,14 @@ struct RawFile {
 struct RawState {
     replica_bucket: Option<Spanned<String>>,
     replica_region: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImport {
+    platform: Spanned<String>,
+    from: Spanned<Vec<String>>,
+    repository: Option<Spanned<String>>,
 }
 
 /// Turns byte offsets into lines and columns for one file.
@@ -437,17 +461,59 @@ impl Settings {
             workspaces.insert(name, RoleSettings::from_raw(src, role)?);
         }
         let mut stacks = BTreeMap::new();
-        for (pattern, role) in raw.stacks {
+        let mut stack_workspaces = BTreeMap::new();
+        for (pattern, mut role) in raw.stacks {
+            let nested = role.workspaces.take();
+            let only_workspaces = nested.is_some() && role.is_empty();
             let settings = RoleSettings::from_raw(src, role)?;
+            let mut per_workspace = BTreeMap::new();
+            for (name, ws) in nested.unwrap_or_default() {
+                per_workspace.insert(name, RoleSettings::from_raw(src, ws)?);
+            }
             if let Err(e) = glob::Pattern::new(&pattern) {
-                let origin = settings.first_origin().unwrap_or_else(|| src.origin(0));
+                let origin = settings
+                    .first_origin()
+                    .or_else(|| per_workspace.values().find_map(RoleSettings::first_origin))
+                    .unwrap_or_else(|| src.origin(0));
                 return Err(origin.error(
                     format!("[stacks.\"{pattern}\"] is not a valid glob: {e}"),
                     "write a path glob relative to the config's directory, e.g. [stacks.\"network/*\"]",
                 ));
             }
-            stacks.insert(pattern, settings);
+            // A table that only holds workspaces (`[stacks."app".workspaces.prod]`
+            // alone) is no stack mapping of its own: it must not hide a glob that
+            // matches the same directory in other workspaces.
+            if !only_workspaces {
+                stacks.insert(pattern.clone(), settings);
+            }
+            if !per_workspace.is_empty() {
+                stack_workspaces.insert(pattern, per_workspace);
+            }
         }
+        let import = match raw.import {
+            None => None,
+            Some(i) => {
+                let platform = src.locate(i.platform);
+                if !matches!(platform.value.as_str(), "spacelift" | "tfe") {
+                    return Err(platform.origin.error(
+                        format!("[import] platform = \"{}\" is not known", platform.value),
+                        "use platform = \"spacelift\" or \"tfe\" (as `breakglass import spacelift|tfe --write` writes it)",
+                    ));
+                }
+                let from = src.locate(i.from);
+                if from.value.is_empty() {
+                    return Err(from.origin.error(
+                        "[import] from = [] names no source",
+                        "list the admin stack's directory, e.g. from = [\"admin\"] (as `breakglass import ... --write` writes it)",
+                    ));
+                }
+                Some(ImportRecord {
+                    platform,
+                    from,
+                    repository: src.string(i.repository),
+                })
+            }
+        };
         let settings = Settings {
             enabled: raw.enabled.map(|e| src.locate(e)),
             region: src.string(raw.region),
@@ -463,6 +529,8 @@ impl Settings {
                 .unwrap_or_default(),
             workspaces,
             stacks,
+            stack_workspaces,
+            import,
             audit: raw
                 .audit
                 .map(|a| AuditSettings::from_raw(src, a))
@@ -517,6 +585,13 @@ impl Settings {
         for (pattern, role) in over.stacks {
             self.stacks.entry(pattern).or_default().overlay(role);
         }
+        for (pattern, per_workspace) in over.stack_workspaces {
+            let mine = self.stack_workspaces.entry(pattern).or_default();
+            for (name, role) in per_workspace {
+                mine.entry(name).or_default().overlay(role);
+            }
+        }
+        overlay(&mut self.import, over.import);
         self.audit.overlay(over.audit);
     }
 }
@@ -529,6 +604,16 @@ fn overlay<T>(base: &mut Option<T>, over: Option<T>) {
 
 impl RoleSettings {
     fn from_raw(src: &Source, raw: RawRole) -> Result<RoleSettings, ConfigError> {
+        if let Some(nested) = &raw.workspaces {
+            let origin = nested
+                .values()
+                .find_map(|r| r.arn.as_ref().map(|a| src.origin(a.span().start)))
+                .unwrap_or_else(|| src.origin(0));
+            return Err(origin.error(
+                "a `workspaces` table is allowed only directly under [stacks.\"GLOB\"]",
+                "write it as [stacks.\"DIR\".workspaces.NAME], or use [workspaces.NAME] for every directory",
+            ));
+        }
         let role = RoleSettings::convert(src, raw)?;
         role.check()?;
         Ok(role)
@@ -785,6 +870,56 @@ arn = "arn:aws:iam::333333333333:role/deploy"
             Duration::from_secs(7200)
         );
         assert_eq!(project.files.len(), 2);
+    }
+
+    #[test]
+    fn stack_and_workspace_tables_and_the_import_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            CONFIG_FILE,
+            r#"
+[stacks."app".workspaces.prod]
+arn = "arn:aws:iam::111111111111:role/prod"
+
+[stacks."net"]
+arn = "arn:aws:iam::111111111111:role/net"
+
+[stacks."net".workspaces.dev]
+arn = "arn:aws:iam::111111111111:role/dev"
+
+[import]
+platform = "spacelift"
+from = ["admin"]
+"#,
+        );
+        let s = Project::load(&p).unwrap().settings;
+        assert!(
+            !s.stacks.contains_key("app"),
+            "a table holding only workspaces is no stack mapping"
+        );
+        assert!(s.stacks.contains_key("net"));
+        assert_eq!(
+            s.stack_workspaces["app"]["prod"]
+                .arn
+                .as_ref()
+                .unwrap()
+                .origin
+                .line,
+            3
+        );
+        assert!(s.stack_workspaces["net"].contains_key("dev"));
+        let import = s.import.unwrap();
+        assert_eq!(import.platform.value, "spacelift");
+        assert_eq!(import.from.value, vec!["admin".to_string()]);
+        let err = load_err(
+            "[workspaces.prod.workspaces.x]\narn = \"arn:aws:iam::111111111111:role/a\"\n",
+        );
+        assert!(err.contains("only directly under [stacks"), "{err}");
+        let err = load_err("[import]\nplatform = \"jenkins\"\nfrom = [\"a\"]\n");
+        assert!(err.contains(":2:12:") && err.contains("spacelift"), "{err}");
+        let err = load_err("[import]\nplatform = \"tfe\"\nfrom = [\"a\"]\nfrm = 1\n");
+        assert!(err.contains("did you mean `from`"), "{err}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod doctor;
 pub mod env;
 pub mod error;
 pub mod identity;
+pub mod import;
 pub mod invocation;
 pub mod isolation;
 pub mod logging;

@@ -1,5 +1,7 @@
 //! Which role a run uses: `[role]` defaults, overlaid by the workspace's entry, overlaid
-//! by the most specific matching stack. The most specific mapping wins, key by key.
+//! by the most specific matching stack, overlaid by that stack's entry for the
+//! workspace (`[stacks."app".workspaces.prod]`). The most specific mapping wins, key by
+//! key.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ pub enum MatchedBy {
     Default,
     Workspace(String),
     Stack(String),
+    /// `[stacks."GLOB".workspaces.NAME]`: (glob, workspace).
+    StackWorkspace(String, String),
 }
 
 impl std::fmt::Display for MatchedBy {
@@ -29,6 +33,7 @@ impl std::fmt::Display for MatchedBy {
             MatchedBy::Default => write!(f, "[role]"),
             MatchedBy::Workspace(w) => write!(f, "[workspaces.{w}]"),
             MatchedBy::Stack(s) => write!(f, "[stacks.\"{s}\"]"),
+            MatchedBy::StackWorkspace(s, w) => write!(f, "[stacks.\"{s}\".workspaces.{w}]"),
         }
     }
 }
@@ -104,17 +109,16 @@ pub fn stack_path(root: &Path, workdir: &Path) -> Option<String> {
 
 /// Among the stack globs that match `stack`, the most specific: an exact path beats a
 /// glob, then more literal characters win, then the name (for a stable answer).
-fn best_stack<'a>(
-    stacks: &'a BTreeMap<String, RoleSettings>,
+fn best_stack<'a, T>(
+    stacks: impl Iterator<Item = (&'a String, &'a T)>,
     stack: &str,
-) -> Option<(&'a String, &'a RoleSettings)> {
+) -> Option<(&'a String, &'a T)> {
     let opts = glob::MatchOptions {
         case_sensitive: true,
         require_literal_separator: true,
         require_literal_leading_dot: false,
     };
     stacks
-        .iter()
         .filter(|(pattern, _)| {
             let p = pattern.trim_end_matches('/');
             p == stack || glob::Pattern::new(p).is_ok_and(|g| g.matches_with(stack, opts))
@@ -151,9 +155,19 @@ impl Project {
             overlay_mapping(&mut role, ws);
         }
         if let Some(stack) = stack_path(&self.root, workdir) {
-            if let Some((pattern, st)) = best_stack(&s.stacks, &stack) {
+            if let Some((pattern, st)) = best_stack(s.stacks.iter(), &stack) {
                 if st.arn.is_some() {
                     matched_by = MatchedBy::Stack(pattern.clone());
+                }
+                overlay_mapping(&mut role, st);
+            }
+            let in_workspace = s
+                .stack_workspaces
+                .iter()
+                .filter_map(|(pattern, per)| per.get(workspace).map(|r| (pattern, r)));
+            if let Some((pattern, st)) = best_stack(in_workspace, &stack) {
+                if st.arn.is_some() {
+                    matched_by = MatchedBy::StackWorkspace(pattern.clone(), workspace.to_string());
                 }
                 overlay_mapping(&mut role, st);
             }
@@ -270,6 +284,39 @@ arn = "arn:aws:iam::444444444444:role/core"
             .resolve(&root.join("app/../network/./vpc"), "default")
             .unwrap();
         assert!(t.arn.ends_with("role/network"));
+    }
+
+    #[test]
+    fn a_stack_in_a_workspace_is_the_most_specific_of_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        let a = "arn:aws:iam::111111111111:role";
+        let text = format!("[role]\narn = \"{a}/default\"\nread_arn = \"{a}/read\"\n[workspaces.prod]\narn = \"{a}/ws-prod\"\n[stacks.\"app*\"]\narn = \"{a}/app-any\"\n[stacks.\"app\".workspaces.prod]\narn = \"{a}/app-prod\"\nread_arn = \"{a}/app-prod-read\"\n[stacks.\"app\".workspaces.staging]\narn = \"{a}/app-staging\"\n");
+        std::fs::write(&p, text).unwrap();
+        let (project, app) = (Project::load(&p).unwrap(), dir.path().join("app"));
+        let t = project.resolve(&app, "prod").unwrap();
+        assert!(
+            t.arn_for(false).ends_with("role/app-prod")
+                && t.arn_for(true).ends_with("role/app-prod-read")
+        );
+        let by = MatchedBy::StackWorkspace("app".into(), "prod".into());
+        assert_eq!(
+            (&t.matched_by, by.to_string().as_str()),
+            (&by, "[stacks.\"app\".workspaces.prod]")
+        );
+        let t = project.resolve(&app, "staging").unwrap();
+        assert!(
+            t.arn.ends_with("role/app-staging") && t.read_arn.is_none(),
+            "no inherited read role"
+        );
+        // Another workspace falls back to the glob: a workspace-only table hides nothing.
+        assert!(project
+            .resolve(&app, "dev")
+            .unwrap()
+            .arn
+            .ends_with("role/app-any"));
+        let other = project.resolve(&dir.path().join("other"), "prod").unwrap();
+        assert!(other.arn.ends_with("role/ws-prod"));
     }
 
     #[test]

@@ -23,6 +23,8 @@ const COMMANDS: &[&str] = &[
     "init",
     "doctor",
     "log",
+    "import",
+    "trust-statement",
     "completions",
 ];
 

@@ -15,6 +15,7 @@ mod completions;
 mod doctor;
 mod exec;
 mod handover;
+mod import;
 mod init;
 mod install;
 mod log;
@@ -24,6 +25,7 @@ mod roles;
 mod state;
 mod status;
 mod trust;
+mod trust_statement;
 
 pub use install::SHIM_NAMES;
 
@@ -134,6 +136,12 @@ pub enum Command {
         #[command(subcommand)]
         command: state::StateCommand,
     },
+    /// Read every stack's deployment role from the platform's own code (or Spacelift's
+    /// JSON export) and print the mappings, or merge them into .breakglass.toml.
+    Import(import::ImportArgs),
+    /// Print the IAM trust statement that lets a break-glass principal assume a
+    /// platform's deployment role.
+    TrustStatement(trust_statement::TrustArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -189,6 +197,8 @@ fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
         ),
         Command::Trust { path } => trust::run(&ctx()?, path),
         Command::State { command } => state::run(&ctx()?, command),
+        Command::Import(args) => import::run(&ctx()?, args),
+        Command::TrustStatement(args) => trust_statement::run(args),
         Command::Completions { shell } => completions::run(shell),
     }
 }

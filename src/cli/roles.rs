@@ -39,6 +39,12 @@ pub fn run(ctx: &Context, json: bool) -> Result<i32, Error> {
     for (st, r) in &s.stacks {
         rows.push(row(format!("[stacks.\"{st}\"]"), Some(st.clone()), None, r));
     }
+    for (st, per) in &s.stack_workspaces {
+        for (w, r) in per {
+            let mapping = format!("[stacks.\"{st}\".workspaces.{w}]");
+            rows.push(row(mapping, Some(st.clone()), Some(w.clone()), r));
+        }
+    }
     if json {
         outln!(
             "{}",
@@ -46,10 +52,10 @@ pub fn run(ctx: &Context, json: bool) -> Result<i32, Error> {
         );
         return Ok(0);
     }
-    outln!("{:<28} {:<14} {:<12} ROLE", "MAPPING", "STACK", "WORKSPACE");
+    outln!("{:<36} {:<14} {:<12} ROLE", "MAPPING", "STACK", "WORKSPACE");
     for r in rows {
         outln!(
-            "{:<28} {:<14} {:<12} {}{}",
+            "{:<36} {:<14} {:<12} {}{}",
             r.mapping,
             r.stack.unwrap_or_else(|| "*".into()),
             r.workspace.unwrap_or_else(|| "*".into()),

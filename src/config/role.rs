@@ -45,9 +45,18 @@ macro_rules! role_keys {
         #[derive(Deserialize, Default)]
         #[serde(deny_unknown_fields)]
         pub(super) struct RawRole {
-            $( $key: Option<Spanned<raw_type!($kind)>>, )*
+            $( pub(super) $key: Option<Spanned<raw_type!($kind)>>, )*
             #[serde(default)]
-            tags: BTreeMap<String, Spanned<String>>,
+            pub(super) tags: BTreeMap<String, Spanned<String>>,
+            /// Only in `[stacks."GLOB"]`: `[stacks."GLOB".workspaces.NAME]`.
+            pub(super) workspaces: Option<BTreeMap<String, RawRole>>,
+        }
+
+        impl RawRole {
+            /// True when the table sets no key of its own.
+            pub(super) fn is_empty(&self) -> bool {
+                $( self.$key.is_none() && )* self.tags.is_empty()
+            }
         }
 
         /// Role settings, as written in `[role]`, `[workspaces.NAME]` or
@@ -60,7 +69,8 @@ macro_rules! role_keys {
         }
 
         impl RoleSettings {
-            /// The raw keys with their positions; durations parsed.
+            /// The raw keys with their positions; durations parsed (a nested
+            /// `workspaces` table is taken apart by the caller).
             pub(super) fn convert(src: &Source, raw: RawRole) -> Result<RoleSettings, ConfigError> {
                 Ok(RoleSettings {
                     $( $key: convert!($kind, src, raw.$key), )*
@@ -75,7 +85,7 @@ macro_rules! role_keys {
             }
 
             /// Where this mapping's first key (in the order below) was written.
-            pub(super) fn first_origin(&self) -> Option<Origin> {
+            pub fn first_origin(&self) -> Option<Origin> {
                 let origins = [$( self.$key.as_ref().map(|l| l.origin.clone()), )*];
                 origins.into_iter().flatten().next()
             }

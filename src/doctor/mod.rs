@@ -79,6 +79,7 @@ const DRILL: &[(&str, CheckFn)] = &[
     ("terraform.found", terraform_found),
     ("config.valid", config_valid),
     ("role.assume", role_assume),
+    ("inventory.fresh", inventory),
     ("audit.sink", audit_sink),
     ("state.external", state_external),
     ("state.locking", state_locking),
@@ -251,11 +252,26 @@ fn assume(
             let text = e.to_string();
             let mut lines = text.lines();
             let summary = lines.next().unwrap_or("").to_string();
-            let fix = lines.map(str::trim).collect::<Vec<_>>().join(" ");
+            let mut fix = lines.map(str::trim).collect::<Vec<_>>().join(" ");
+            if let CredentialsError::Sts(StsError::AccessDenied { caller, role }) = &e {
+                fix = format!(
+                    "{fix}; {}",
+                    crate::import::trust_statement::access_denied_hint(caller, role)
+                );
+            }
             checks.push(check("role.assume", Status::Fail, summary, fix));
             (checks, None)
         }
     }
+}
+
+/// `inventory.fresh` (the mappings against the platform's code recorded in
+/// `[import]`), and `state.external` for the stacks whose state the platform keeps.
+fn inventory(d: &mut Drill<'_>) -> Vec<Check> {
+    let Some(project) = d.project else {
+        return Vec::new();
+    };
+    crate::import::check::checks(project, &d.ctx.workdir)
 }
 
 /// `audit.sink`: the team trail, written as the run's role.
@@ -410,7 +426,8 @@ fn role_arns(project: &Project) -> Vec<String> {
     let mut arns = BTreeSet::new();
     let roles = std::iter::once(&s.role)
         .chain(s.workspaces.values())
-        .chain(s.stacks.values());
+        .chain(s.stacks.values())
+        .chain(s.stack_workspaces.values().flat_map(|per| per.values()));
     for r in roles {
         for a in [&r.arn, &r.read_arn].into_iter().flatten() {
             arns.insert(a.value.clone());

@@ -5,6 +5,8 @@ Run with the test bed's Python: .testbed/venv/bin/python tests/support/moto_admi
     setup ENDPOINT            -> prints JSON with every identity's keys and ARNs
     enforce ENDPOINT          -> IAM enforcement on (every request signed and allowed)
     op ENDPOINT ADMIN_KEY ADMIN_SECRET NAME [ARG...] -> one admin operation, JSON result
+                              (versioning, replication, list, get, deny-role, allow-role,
+                               set-trust ROLE STATEMENT_JSON)
 """
 import json
 import sys
@@ -138,6 +140,14 @@ def op(endpoint, key, secret, name, *args):
         return {}
     if name == "allow-role":
         iam.put_role_policy(RoleName=args[0], PolicyName="p", PolicyDocument=policy([allow(["s3:*", "sts:GetCallerIdentity"])]))
+        return {}
+    if name == "set-trust":
+        # Makes one statement (JSON) the role's whole trust policy. moto 5.2.5 treats a
+        # trust statement whose principal does not match the caller as a Deny, so a
+        # statement added beside the existing one would lock every caller out; real IAM
+        # ORs the statements.
+        doc = {"Version": "2012-10-17", "Statement": [json.loads(args[1])]}
+        iam.update_assume_role_policy(RoleName=args[0], PolicyDocument=json.dumps(doc))
         return {}
     raise SystemExit(f"unknown op {name}")
 
