@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{MAX_DURATION, MIN_DURATION};
-use crate::invocation::normalize;
 
 /// The platform whose code is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,17 +214,7 @@ pub fn repositories(inv: &Inventory) -> BTreeSet<String> {
 /// outside the config's directory.
 pub fn stack_key(project_root: &str, repo_root: &Path, config_dir: &Path) -> Option<String> {
     let root = project_root.trim().trim_start_matches('/');
-    let full = normalize(&repo_root.join(root));
-    let rel = full.strip_prefix(normalize(config_dir)).ok()?;
-    let parts: Vec<String> = rel
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    Some(if parts.is_empty() {
-        ".".to_string()
-    } else {
-        parts.join("/")
-    })
+    crate::mapping::stack_path(config_dir, &repo_root.join(root))
 }
 
 /// The repository's root for a config in `config_dir`: the nearest directory at or
