@@ -364,6 +364,16 @@ impl Broker {
         }
         let wait = self.wait(interactive);
         let Some(lock) = self.lock(&self.mfa_cache, &self.mfa_key, wait).await? else {
+            // Another process holds the MFA lock (it is prompting): a refresh uses the
+            // cached session without the lock (writes are atomic renames).
+            if let Some(c) = self
+                .mfa_cache
+                .read::<Credentials>(&self.mfa_key)
+                .filter(|c| c.remaining(SystemTime::now()) > Duration::from_secs(60))
+            {
+                self.hold_mfa_session(&c);
+                return Ok(MfaStep::Session(c));
+            }
             return Err(StsError::MfaUnavailable {
                 serial: serial.to_string(),
                 why: "another breakglass process is asking for an MFA code, and this refresh does not wait for it".to_string(),

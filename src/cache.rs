@@ -262,10 +262,9 @@ impl Cache {
         match std::fs::read_dir(&self.dir) {
             Ok(entries) => {
                 for e in entries.flatten() {
-                    if e.path()
-                        .extension()
-                        .is_some_and(|x| x == "json" || x == "lock")
-                    {
+                    // Lock files stay: another process may hold one right now, and a
+                    // new file would let two processes hold "the" lock.
+                    if e.path().extension().is_some_and(|x| x == "json") {
                         std::fs::remove_file(e.path())?;
                         n += 1;
                     }

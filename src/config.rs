@@ -152,27 +152,30 @@ impl Project {
     /// file that is not trusted ([`crate::trust`]) is ignored with a warning; the walk
     /// stops there, so no config further up is applied to this directory instead.
     pub fn discover(dir: &Path) -> Result<Option<Project>, ConfigError> {
-        match find_trusted(dir) {
-            Some(path) => Project::load(&path).map(Some),
-            None => Ok(None),
-        }
+        let Some(path) = find_config(dir) else {
+            return Ok(None);
+        };
+        let Some(text) = read_trusted(&path, false)? else {
+            return Ok(None);
+        };
+        Project::from_text(&path, text).map(Some)
     }
 
     /// Discovery for commands that pass through in every mode (`version`, `fmt`,
     /// `-help`, ...): only the `terraform` key is read, nothing is checked, and a file
-    /// that does not parse is ignored with one warning, as if there were no config.
+    /// that does not parse is ignored with one warning (none when `quiet`), as if there
+    /// were no config.
     pub fn discover_passthrough(dir: &Path, quiet: bool) -> Option<Project> {
-        let path = find_trusted(dir)?;
+        let path = find_config(dir)?;
         let root = path.parent().map(Path::to_path_buf)?;
-        let mut files = vec![path.clone()];
+        let mut texts = vec![(path.clone(), read_trusted(&path, quiet).ok()??)];
         let local = root.join(LOCAL_FILE);
-        if std::fs::metadata(&local).is_ok_and(|m| m.is_file() && crate::trust::obeyed(&local, &m))
-        {
-            files.push(local);
+        if let Ok(Some(text)) = read_trusted(&local, quiet) {
+            texts.push((local, text));
         }
         let mut terraform = None;
-        for file in &files {
-            match read_terraform_key(file) {
+        for (file, text) in &texts {
+            match read_terraform_key(file, text.clone()) {
                 Ok(t) => overlay(&mut terraform, t),
                 Err(e) => {
                     if !quiet {
@@ -187,7 +190,7 @@ impl Project {
         }
         Some(Project {
             root,
-            files,
+            files: texts.into_iter().map(|(f, _)| f).collect(),
             settings: Settings {
                 terraform,
                 ..Settings::default()
@@ -197,16 +200,30 @@ impl Project {
 
     /// Loads one config file and the local override beside it, if any (and trusted).
     pub fn load(path: &Path) -> Result<Project, ConfigError> {
+        match read_trusted(path, false)? {
+            Some(text) => Project::from_text(path, text),
+            None => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    "not trusted (see the warning above)",
+                ),
+            }),
+        }
+    }
+
+    /// The project of the config at `path` whose text is `text`, with the local
+    /// override beside it layered on top (if it is there and trusted).
+    fn from_text(path: &Path, text: String) -> Result<Project, ConfigError> {
         let root = path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let mut settings = read_layer(path)?;
+        let mut settings = parse_layer(path, text)?;
         let mut files = vec![path.to_path_buf()];
         let local = root.join(LOCAL_FILE);
-        if std::fs::metadata(&local).is_ok_and(|m| m.is_file() && crate::trust::obeyed(&local, &m))
-        {
-            settings.overlay(read_layer(&local)?);
+        if let Some(text) = read_trusted(&local, false)? {
+            settings.overlay(parse_layer(&local, text)?);
             files.push(local);
         }
         Ok(Project {
@@ -229,29 +246,36 @@ pub fn find_config(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The first `.breakglass.toml` at or above `dir`, if it is trusted (else a warning).
-fn find_trusted(dir: &Path) -> Option<PathBuf> {
-    for d in dir.ancestors() {
-        let path = d.join(CONFIG_FILE);
-        if let Ok(meta) = std::fs::metadata(&path) {
-            if meta.is_file() {
-                return crate::trust::obeyed(&path, &meta).then_some(path);
-            }
-        }
+/// The text of a config file, if it is there and may be obeyed. The file is opened
+/// once, judged by the open file's owner and mode, and read from the same handle, so
+/// it cannot be swapped between the check and the read. `Ok(None)`: missing, or not
+/// trusted (with a warning unless `quiet`).
+fn read_trusted(path: &Path, quiet: bool) -> Result<Option<String>, ConfigError> {
+    use std::io::Read;
+    let read_err = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read_err(e)),
+    };
+    let meta = file.metadata().map_err(read_err)?;
+    if !meta.is_file() || !crate::trust::obeyed(path, &meta, quiet) {
+        return Ok(None);
     }
-    None
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(read_err)?;
+    Ok(Some(text))
 }
 
 /// Only the `terraform` key of one file; every other key is ignored unread.
-fn read_terraform_key(path: &Path) -> Result<Option<Located<String>>, ConfigError> {
+fn read_terraform_key(path: &Path, text: String) -> Result<Option<Located<String>>, ConfigError> {
     #[derive(Deserialize)]
     struct Lenient {
         terraform: Option<Spanned<String>>,
     }
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let src = Source {
         file: Arc::new(path.to_path_buf()),
         text,
@@ -393,14 +417,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Prints a duration the way the config writes it ("1h", "15m", "90s").
 pub fn format_duration(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
-}
-
-fn read_layer(path: &Path) -> Result<Settings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_layer(path, text)
 }
 
 /// A TOML or shape error, with a did-you-mean for unknown keys.

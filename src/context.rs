@@ -77,6 +77,29 @@ impl Context {
         Ok(self.project()?.resolve(&self.workdir, &self.workspace())?)
     }
 
+    /// An error when this process runs inside a break-glass run (a shell from
+    /// `breakglass exec`): its AWS environment is that run's role, so assuming a role
+    /// from here would use the wrong source identity.
+    pub fn outside_a_run(&self) -> Result<(), Error> {
+        let Some(value) = self.env.os(crate::nested::NESTED_VAR) else {
+            return Ok(());
+        };
+        let inside = value
+            .to_str()
+            .and_then(crate::nested::Marker::parse)
+            .map(|m| {
+                format!(
+                    "the break-glass run for {} ({})",
+                    m.role_arn,
+                    m.project_root.display()
+                )
+            })
+            .unwrap_or_else(|| "a break-glass run".to_string());
+        Err(Error::Message(format!(
+            "this shell is inside {inside}: its AWS identity is that run's role, not yours\n  fix: leave it (`exit`), then run the command again"
+        )))
+    }
+
     /// The base directories, or the error that says what to set.
     pub fn dirs(&self) -> Result<Dirs, Error> {
         self.dirs.clone().ok_or_else(|| {

@@ -38,7 +38,7 @@ impl Marker {
 
 /// Why a nested terraform may not inherit the run's credentials.
 #[derive(Debug, thiserror::Error)]
-#[error("refusing to run terraform in {dir} inside the break-glass run started in {parent_root}\n  that run holds {parent_role}; {dir} {here}\n  outside `breakglass exec`, the shim assumes each directory's own role\n  fix: leave the `breakglass exec` shell (`exit`) and run the command there again, or start a run for this directory: `breakglass -C {dir} exec -- ...`")]
+#[error("refusing to run terraform in {dir} inside the break-glass run started in {parent_root}\n  that run holds {parent_role}; {dir} {here}\n  outside `breakglass exec`, the shim assumes each directory's own role\n  fix: leave the `breakglass exec` shell (`exit`), then run the command again (or `breakglass -C {dir} exec -- ...` for a shell under this directory's role)")]
 pub struct NestedError {
     pub dir: String,
     pub parent_root: String,

@@ -129,6 +129,7 @@ pub struct RoleRun {
 impl RoleRun {
     /// Resolves the role for a run in `ctx` and prepares its credential broker.
     pub fn new(ctx: &Context, mode: &Mode, spec: RunSpec) -> Result<RoleRun, Error> {
+        ctx.outside_a_run()?;
         let target = ctx.target()?;
         let project = ctx.project()?;
         let dirs = ctx.dirs()?;
@@ -345,6 +346,12 @@ impl RoleRun {
         self.record(None);
         let env =
             crate::isolation::env_delivery(&entry.credentials, &entry.region, &self.policy.marker);
+        // No supervisor stays to hear a hang-up: terraform ignores it and runs to the end
+        // (an ignored disposition survives exec).
+        // SAFETY: signal takes plain values; nothing else runs in this process now.
+        unsafe {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        }
         terraform::exec(program, args, guard, &env).into()
     }
 }

@@ -54,7 +54,7 @@ pub fn prepare(name: String, args: Vec<OsString>, env: Env) -> Result<ShimRun, E
             reason: mode::Reason::NotEnabled,
         }
     } else {
-        decide_mode(&ctx)?
+        decide_mode(&ctx, invocation.is_read_only())?
     };
     let guard = Guard::inherit(ctx.env.os(terraform::GUARD_VAR));
     let terraform = locate_terraform(&ctx, &invocation.name, &guard)?;
@@ -70,16 +70,23 @@ pub fn prepare(name: String, args: Vec<OsString>, env: Env) -> Result<ShimRun, E
 /// The mode for this context: off inside a break-glass run when this directory maps
 /// to the run's own role (it inherits the credentials; any other role is refused),
 /// else `BREAKGLASS`, else an activation, else the config.
-pub fn decide_mode(ctx: &Context) -> Result<Mode, Error> {
+///
+/// `read_only` is the command's: a nested read-only command may inherit a run of its
+/// directory's role or read role; anything else only a run of its role (a read role's
+/// credentials would fail it halfway).
+pub fn decide_mode(ctx: &Context, read_only: bool) -> Result<Mode, Error> {
     if let Some(value) = ctx.env.os(crate::nested::NESTED_VAR) {
         let marker = value.to_str().and_then(crate::nested::Marker::parse);
         let resolved = match &ctx.project {
-            Some(_) => ctx.target().map(|t| (t.arn, t.read_arn)).map_err(|e| {
-                format!(
-                    "maps to no role: {}",
-                    e.to_string().lines().next().unwrap_or_default()
-                )
-            }),
+            Some(_) => ctx
+                .target()
+                .map(|t| (t.arn, t.read_arn.filter(|_| read_only)))
+                .map_err(|e| {
+                    format!(
+                        "maps to no role: {}",
+                        e.to_string().lines().next().unwrap_or_default()
+                    )
+                }),
             None => Err("has no .breakglass.toml at or above it".to_string()),
         };
         crate::nested::check(marker.as_ref(), &ctx.workdir, resolved)?;

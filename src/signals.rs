@@ -9,8 +9,9 @@
 //! Where the origin is not reported, the shim falls back to asking whether it is in
 //! the terminal's foreground process group. SIGTERM is always forwarded once. SIGHUP
 //! is never forwarded as it is: terraform ignores it (see the supervisor) and the
-//! config's `on_hangup` decides. Without a terminal, terraform runs in its own process
-//! group and gets every interrupt from the shim. The shim never sends SIGKILL.
+//! config's `on_hangup` decides. Unless the shim is its terminal's foreground job,
+//! terraform runs in its own process group and gets every interrupt from the shim. The
+//! shim never sends SIGKILL.
 
 use futures_util::StreamExt;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -80,10 +81,15 @@ pub fn should_forward(
 impl Listener {
     /// Installs the handlers. Call before starting terraform, so that no signal is lost
     /// and the shim is never killed by one while terraform runs.
+    /// A SIGHUP that is already ignored (`nohup`) stays ignored: the user asked for
+    /// the run to outlive the terminal.
     pub fn install() -> std::io::Result<Listener> {
-        Ok(Listener {
-            signals: SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])?,
-        })
+        let signals = if hangup_ignored() {
+            SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM])?
+        } else {
+            SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])?
+        };
+        Ok(Listener { signals })
     }
 
     /// The next signal.
@@ -103,6 +109,17 @@ impl Listener {
             // The handlers are gone: nothing more will come.
             None => std::future::pending().await,
         }
+    }
+}
+
+/// True when this process started with SIGHUP ignored (`nohup`).
+fn hangup_ignored() -> bool {
+    // SAFETY: sigaction with a null new action only reads the current disposition
+    // into `old`, a zeroed sigaction owned by this frame.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(SIGHUP, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
     }
 }
 

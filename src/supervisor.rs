@@ -255,20 +255,16 @@ async fn refresher<R: Renew, C: WallClock>(
     }
 }
 
-/// True when this process has a controlling terminal.
-fn has_terminal() -> bool {
-    std::fs::File::open("/dev/tty").is_ok()
-}
-
 /// Runs `child` under the role: starts the endpoint and the refresher, passes signals
 /// on, and returns when the child has exited.
 ///
 /// The child starts with SIGHUP ignored (an ignored disposition survives exec, and
 /// terraform never asks for SIGHUP), so a terminal that hangs up, or a shell that
 /// passes the hang-up on to the job, never kills it halfway; the shim stays up too and
-/// follows `policy.on_hangup`. Without a controlling terminal (CI, cron, `setsid`) the
-/// child gets its own process group, so a signal sent to the shim's whole group
-/// (`timeout`, a CI runner) reaches terraform once, through the shim.
+/// follows `policy.on_hangup`. Unless the shim is the foreground job of its terminal
+/// (CI, cron, `setsid`, a background job, GNU `timeout` in a terminal), the child gets
+/// its own process group, so a signal sent to the shim's whole group reaches terraform
+/// once, through the shim.
 pub async fn supervise(
     broker: Arc<Broker>,
     entry: Entry,
@@ -303,7 +299,10 @@ pub async fn supervise(
     .map_err(SupervisorError::Setup)?;
     let refresh = tokio::spawn(refresher(broker, entry, tx, window, SystemClock, poke));
 
-    let own_group = !has_terminal();
+    // Share terraform's process group only with a terminal whose foreground job this
+    // is (Ctrl-C, job control and prompts); otherwise a signal to the shim's group
+    // (`timeout`, a CI runner) must reach terraform once, through the shim.
+    let own_group = !signals::terminal_delivers_sigint();
     let started = SystemTime::now();
     let mut cmd = tokio::process::Command::new(&child.program);
     cmd.args(&child.args);

@@ -110,15 +110,18 @@ pub fn covers(entries: &[String], file: &Path) -> bool {
     })
 }
 
-/// True when breakglass may read `file`. Warns once per file when it may not.
-pub fn obeyed(file: &Path, meta: &std::fs::Metadata) -> bool {
+/// True when breakglass may read `file`. Warns once per file when it may not (unless
+/// `quiet`: shell completion).
+pub fn obeyed(file: &Path, meta: &std::fs::Metadata, quiet: bool) -> bool {
     let Some(why) = untrusted_because(meta) else {
         return true;
     };
     if covers(&listed(), file) {
         return true;
     }
-    warn_once(file, &why);
+    if !quiet {
+        warn_once(file, &why);
+    }
     false
 }
 

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use breakglass::config::Project;
 use kit::*;
 use support::*;
 
@@ -238,6 +239,10 @@ fn a_config_another_user_owns_is_ignored_and_its_program_never_runs() {
         "{err}"
     );
 
+    // Shell completion stays silent about it.
+    let out = k.terraform(&work, &["version"], &[("COMP_LINE", "terraform ver")]);
+    assert!(!stderr(&out).contains("breakglass"), "{}", stderr(&out));
+
     // World-writable is refused too, whoever owns it.
     if root {
         std::os::unix::fs::chown(&cfg, Some(0), Some(0)).unwrap();
@@ -285,6 +290,16 @@ fn a_broken_config_never_blocks_version_or_fmt_but_still_stops_plan() {
     assert_eq!(code(&out), 125, "{err}");
     assert!(!k.terraform_ran());
     assert!(err.contains(".breakglass.toml:2:"), "file:line:col: {err}");
+    // The local trail and a fresh config are still within reach.
+    let d = dir.to_str().unwrap();
+    assert_ok(&k.breakglass(&["-C", d, "log"]));
+    let out = k.breakglass(&["-C", d, "init", "--force", "--region", "eu-west-1"]);
+    assert_ok(&out);
+    assert!(
+        Project::discover(&dir).unwrap().is_some(),
+        "{}",
+        stderr(&out)
+    );
     k.finish();
 }
 

@@ -10,6 +10,7 @@ use crate::run::command_mode;
 
 /// Credentials for the role of the directory acted on (cached if possible).
 fn obtain(ctx: &Context, command: &str) -> Result<Entry, Error> {
+    ctx.outside_a_run()?;
     let target = ctx.target()?;
     let reason = crate::run::reason(ctx, &command_mode(ctx, command));
     let broker = Broker::new(

@@ -167,6 +167,15 @@ pub fn main(argv0: OsString, args: Vec<OsString>, env: Env) -> i32 {
 
 fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
     let ctx = || Context::new(cli.chdir.as_deref(), env.clone(), Reading::Full);
+    // Commands that must work with a broken config (or write a new one) read only
+    // what they need of it.
+    let lenient = || {
+        Context::new(
+            cli.chdir.as_deref(),
+            env.clone(),
+            Reading::TerraformKeyOnly { quiet: true },
+        )
+    };
     match cli.command {
         Command::Status { prompt } => status::run(&ctx()?, prompt),
         Command::Roles { json } => roles::run(&ctx()?, json),
@@ -179,7 +188,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
         Command::Uninstall { dir } => install::uninstall(dir),
         Command::Logout => logout::run(ctx().ok().as_ref()),
         Command::Recover => recover::run(&ctx()?),
-        Command::Init(opts) => init::run(&ctx()?, opts),
+        Command::Init(opts) => init::run(&lenient()?, opts),
         Command::Doctor { json } => doctor::run(&ctx()?, json),
         Command::Log {
             json,
@@ -187,7 +196,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
             team,
             flush,
         } => log::run(
-            &ctx()?,
+            &(if team || flush { ctx() } else { lenient() })?,
             log::LogArgs {
                 json,
                 since,
@@ -195,7 +204,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
                 flush,
             },
         ),
-        Command::Trust { path } => trust::run(&ctx()?, path),
+        Command::Trust { path } => trust::run(&lenient()?, path),
         Command::State { command } => state::run(&ctx()?, command),
         Command::Import(args) => import::run(&ctx()?, args),
         Command::TrustStatement(args) => trust_statement::run(args),

@@ -180,17 +180,34 @@ fn confirm(what: &str) -> Result<bool, Error> {
     Ok(line.trim() == "yes")
 }
 
-/// A private temporary file holding a state document for `terraform state push`.
-fn state_file(bytes: &[u8]) -> Result<tempfile::NamedTempFile, Error> {
-    let mut f = tempfile::Builder::new()
+/// A private temporary file holding a state document for `terraform state push`: 0600
+/// in a 0700 directory of its own (a state often holds secrets). Removed on drop.
+pub(crate) struct StateFile {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl StateFile {
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+fn state_file(bytes: &[u8]) -> Result<StateFile, Error> {
+    let dir = tempfile::Builder::new()
         .prefix("breakglass-state-")
-        .suffix(".tfstate")
-        .tempfile()
+        .tempdir()
+        .map_err(|e| StateError::io("create a temporary state directory", e))?;
+    let path = dir.path().join("pushed.tfstate");
+    let mut f = crate::paths::private_file()
+        .create_new(true)
+        .write(true)
+        .open(&path)
         .map_err(|e| StateError::io("create a temporary state file", e))?;
     f.write_all(bytes)
         .and_then(|_| f.flush())
         .map_err(|e| StateError::io("write a temporary state file", e))?;
-    Ok(f)
+    Ok(StateFile { _dir: dir, path })
 }
 
 fn restore(cmd: &Cmd, version_id: &str, yes: bool) -> Result<i32, Error> {

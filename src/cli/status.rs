@@ -10,7 +10,25 @@ use crate::error::Error;
 use crate::outln;
 
 pub fn run(ctx: &Context, prompt: bool) -> Result<i32, Error> {
-    let mode = crate::shim::decide_mode(ctx)?;
+    // Inside a break-glass run for another role, say so instead of failing.
+    let mut refused = None;
+    let mode = match crate::shim::decide_mode(ctx, false) {
+        Ok(m) => m,
+        Err(crate::error::Error::Nested(e)) => {
+            if prompt {
+                return Ok(0);
+            }
+            refused = Some(format!(
+                "refused here: inside the break-glass run for {} ({}); `exit` it first",
+                e.parent_role, e.parent_root
+            ));
+            crate::mode::Mode {
+                on: false,
+                reason: crate::mode::Reason::Nested,
+            }
+        }
+        Err(e) => return Err(e),
+    };
     let target = ctx.project.as_ref().map(|_| ctx.target());
     let cached = match (&target, ctx.project.as_ref(), ctx.dirs.as_ref()) {
         (Some(Ok(t)), Some(p), Some(d)) => {
@@ -49,11 +67,14 @@ pub fn run(ctx: &Context, prompt: bool) -> Result<i32, Error> {
         ),
         None => outln!("config:      none at or above {}", ctx.workdir.display()),
     }
-    outln!(
-        "mode:        {} ({})",
-        if mode.on { "ON" } else { "off" },
-        mode.reason
-    );
+    match &refused {
+        Some(why) => outln!("mode:        {why}"),
+        None => outln!(
+            "mode:        {} ({})",
+            if mode.on { "ON" } else { "off" },
+            mode.reason
+        ),
+    }
     match &target {
         Some(Ok(t)) => {
             outln!(

@@ -13,6 +13,12 @@ use crate::sts::{Sts, StsError};
 
 /// `role.assume`, one per role ARN in the config; keeps the run's own role as the probe.
 pub(super) fn assume_all(d: &mut Drill<'_>) -> Vec<Check> {
+    if let Err(e) = d.ctx.outside_a_run() {
+        d.done = true;
+        let text = e.to_string();
+        let (summary, fix) = text.split_once("\n  fix: ").unwrap_or((&text, ""));
+        return vec![check("role.assume", Status::Fail, summary, fix)];
+    }
     let rt = match run::runtime() {
         Ok(rt) => rt,
         Err(e) => {
