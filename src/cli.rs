@@ -1,5 +1,9 @@
 //! The `breakglass` management CLI.
 
+mod credentials;
+mod doctor_format;
+mod man;
+
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,8 +77,11 @@ pub enum Command {
     },
     /// Print `export` lines for the role's credentials (the manual procedure; never refreshed).
     Env,
-    /// Print the role's credentials as `credential_process` JSON (Version 1).
-    Credentials,
+    /// Print the role's credentials as JSON: `credential_process` (Version 1) or Terragrunt's `--auth-provider-cmd`.
+    Credentials {
+        #[arg(long, value_enum, default_value = "process")]
+        format: credentials::CredentialsFormat,
+    },
     /// Create the `terraform` and `tofu` shim links and print the PATH line to add.
     Install {
         /// Directory for the links (default: the platform data directory's `shims`).
@@ -112,8 +119,11 @@ pub enum Command {
     },
     /// Check the project's readiness: terraform, config, roles and the state bucket.
     Doctor {
-        #[arg(long)]
+        /// Same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        #[arg(long, value_enum, default_value = "human")]
+        format: doctor_format::DoctorFormat,
     },
     /// Show the audit trail of break-glass runs.
     Log {
@@ -122,6 +132,11 @@ pub enum Command {
         /// Only runs started within this duration, e.g. 24h.
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
+    },
+    /// Write the manual pages (breakglass.1, breakglass-COMMAND.1) into DIR.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Print shell completions.
     Completions {
@@ -147,8 +162,8 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
         Command::On { reason, duration } => on(chdir, &reason, &duration),
         Command::Off => off(chdir),
         Command::Exec { command } => exec(chdir, command),
-        Command::Env => print_env(chdir, false),
-        Command::Credentials => print_env(chdir, true),
+        Command::Env => print_env(chdir, None),
+        Command::Credentials { format } => print_env(chdir, Some(format)),
         Command::Install { dir, print_dir } => install(dir, print_dir),
         Command::Uninstall { dir } => uninstall(dir),
         Command::Logout => logout(),
@@ -160,7 +175,15 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
             enable,
             force,
         } => crate::scaffold::init(chdir, role, read_role, region, enable, force),
-        Command::Doctor { json } => run_doctor(chdir, json),
+        Command::Doctor { json, format } => run_doctor(
+            chdir,
+            if json {
+                doctor_format::DoctorFormat::Json
+            } else {
+                format
+            },
+        ),
+        Command::Man { dir } => man::write(&dir),
         Command::Log { json, since } => log(json, since),
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -449,8 +472,15 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn print_env(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
-    let run = role_context(chdir, &[], if json { "credentials" } else { "env" })?;
+fn print_env(
+    chdir: Option<PathBuf>,
+    json: Option<credentials::CredentialsFormat>,
+) -> Result<i32, Error> {
+    let run = role_context(
+        chdir,
+        &[],
+        if json.is_some() { "credentials" } else { "env" },
+    )?;
     let target = run::target(&run)?;
     let project = run::project(&run)?;
     let reason = run::reason(&run);
@@ -461,15 +491,8 @@ fn print_env(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
     let mut rt = None;
     let (entry, _) = run::obtain(&broker, &mut rt)?;
     let c = &entry.credentials;
-    if json {
-        let doc = serde_json::json!({
-            "Version": 1,
-            "AccessKeyId": c.access_key_id,
-            "SecretAccessKey": c.secret_access_key.expose(),
-            "SessionToken": c.session_token.expose(),
-            "Expiration": crate::clock::rfc3339(c.expires_at()),
-        });
-        println!("{doc}");
+    if let Some(format) = json {
+        println!("{}", credentials::document(format, &entry));
     } else {
         eprintln!(
             "breakglass: credentials for {} until {}; they are NOT refreshed: prefer `terraform` through the shim or `breakglass exec`",
@@ -609,14 +632,13 @@ fn logout() -> Result<i32, Error> {
     Ok(0)
 }
 
-fn run_doctor(chdir: Option<PathBuf>, json: bool) -> Result<i32, Error> {
+fn run_doctor(chdir: Option<PathBuf>, format: doctor_format::DoctorFormat) -> Result<i32, Error> {
     let run = context(chdir, &["plan"])?;
+    let (started, clock) = (SystemTime::now(), std::time::Instant::now());
     let checks = doctor::run_checks(&run);
-    if json {
-        println!("{}", serde_json::json!({ "checks": checks }));
-    } else {
-        doctor::print_human(&checks);
-    }
+    let project = run.project.as_ref().map_or(&run.workdir, |p| &p.root);
+    let project = project.display().to_string();
+    doctor_format::print(format, &checks, &project, started, clock.elapsed());
     Ok(if doctor::any_failed(&checks) { 1 } else { 0 })
 }
 

@@ -153,9 +153,12 @@ impl Project {
     }
 }
 
-/// The first `.breakglass.toml` at or above `dir`.
+/// The first `.breakglass.toml` at or above `dir`. A Terragrunt working copy looks from
+/// the unit that owns it, so a config copied into `.terragrunt-cache` with the module's
+/// source is never the one used.
 pub fn find_config(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
+    crate::mapping::owning_unit(dir)
+        .ancestors()
         .map(|d| d.join(CONFIG_FILE))
         .find(|p| p.is_file())
 }

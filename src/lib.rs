@@ -19,6 +19,7 @@ pub mod doctor;
 pub mod error;
 pub mod invocation;
 pub mod isolation;
+pub mod junit;
 pub mod logging;
 pub mod mapping;
 pub mod mode;
