@@ -17,8 +17,9 @@ pub fn write(dir: &Path) -> Result<i32, Error> {
         ))
     };
     std::fs::create_dir_all(dir).map_err(|e| fail("create", e))?;
-    clap_mangen::generate_to(super::Cli::command(), dir)
-        .map_err(|e| fail("write the pages in", e))?;
+    let mut cmd = super::Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    generate(cmd, dir).map_err(|e| fail("write the pages in", e))?;
     let read = if dir.file_name().is_some_and(|n| n == "man1") {
         format!(
             "man -M {} breakglass",
@@ -32,4 +33,16 @@ pub fn write(dir: &Path) -> Result<i32, Error> {
         dir.display()
     );
     Ok(0)
+}
+
+/// One page for `cmd`, then one for each of its visible subcommands.
+fn generate(cmd: clap::Command, dir: &Path) -> std::io::Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
+        generate(sub, dir)?;
+    }
+    clap_mangen::Man::new(cmd)
+        .source(format!("breakglass {}", env!("CARGO_PKG_VERSION")))
+        .manual("breakglass manual")
+        .generate_to(dir)?;
+    Ok(())
 }
