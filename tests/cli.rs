@@ -24,6 +24,7 @@ const COMMANDS: &[&str] = &[
     "doctor",
     "log",
     "completions",
+    "man",
 ];
 
 #[test]
