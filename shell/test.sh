@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: sets up what the tests need on a fresh machine (the test
-# bed, and the shells the profile tests source), then runs the whole suite. The tests
-# run against the release build, the one `shell/demo.sh` and `shell/install.sh` make
-# (see Cargo.toml's profile), so after the demo only the test code is compiled.
+# bed, and the shells the profile tests source), then runs the whole suite. It uses the
+# dev build `shell/demo.sh` made, so after the demo only the test code is compiled.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -15,7 +14,7 @@ if ! need_commands test zsh fish && command -v apt-get >/dev/null 2>&1; then exi
 bash shell/testbed.sh >/dev/null
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --release --no-fail-fast "$@"
+  cargo nextest run --no-fail-fast "$@"
 else
-  cargo test --release --no-fail-fast "$@"
+  cargo test --no-fail-fast "$@"
 fi
