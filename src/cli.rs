@@ -474,12 +474,16 @@ fn sh_quote(s: &str) -> String {
 
 fn print_env(
     chdir: Option<PathBuf>,
-    json: Option<credentials::CredentialsFormat>,
+    format: Option<credentials::CredentialsFormat>,
 ) -> Result<i32, Error> {
     let run = role_context(
         chdir,
         &[],
-        if json.is_some() { "credentials" } else { "env" },
+        if format.is_some() {
+            "credentials"
+        } else {
+            "env"
+        },
     )?;
     let target = run::target(&run)?;
     let project = run::project(&run)?;
@@ -491,7 +495,7 @@ fn print_env(
     let mut rt = None;
     let (entry, _) = run::obtain(&broker, &mut rt)?;
     let c = &entry.credentials;
-    if let Some(format) = json {
+    if let Some(format) = format {
         println!("{}", credentials::document(format, &entry));
     } else {
         eprintln!(
