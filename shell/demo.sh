@@ -16,6 +16,10 @@
 #   BREAKGLASS_BIN_DIR=DIR bash shell/demo.sh   # use the built breakglass and
 #                                               # breakglass-shim in DIR (no build)
 #
+# It builds the dev profile (`cargo build --bins`), the build `shell/test.sh` then
+# reuses: after the demo only the tests' own code is left to compile. The shipped,
+# optimised binaries come from `shell/install.sh`.
+#
 # Nothing outside a temporary directory is touched: HOME, the XDG directories and the
 # Terraform CLI config all point into it. No input is read. Exit 0 on success.
 set -euo pipefail
@@ -58,14 +62,14 @@ if [ -n "${BREAKGLASS_BIN_DIR:-}" ]; then
   bin_dir=$(cd "$BREAKGLASS_BIN_DIR" && pwd) || die "BREAKGLASS_BIN_DIR=$BREAKGLASS_BIN_DIR is not a directory"
   note "using the binaries in $bin_dir (BREAKGLASS_BIN_DIR)"
 else
-  show bash "$repo/shell/build.sh" </dev/null
+  show cargo build --bins </dev/null
   # Where cargo put them (CARGO_TARGET_DIR and build.target-dir included).
   target_dir=$(cargo metadata --format-version 1 --no-deps </dev/null |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-  bin_dir=$(cd "${target_dir:-$repo/target}/release" && pwd) || die "cannot find cargo's release directory"
+  bin_dir=$(cd "${target_dir:-$repo/target}/debug" && pwd) || die "cannot find cargo's debug directory"
 fi
 for b in breakglass breakglass-shim; do
-  [ -x "$bin_dir/$b" ] || die "$bin_dir/$b is missing: build it with \`cargo build --release\`, or unset BREAKGLASS_BIN_DIR"
+  [ -x "$bin_dir/$b" ] || die "$bin_dir/$b is missing: build it with \`cargo build --bins\`, or unset BREAKGLASS_BIN_DIR"
 done
 bed=$(bash shell/testbed.sh </dev/null | tail -n 1) || die "the test bed could not be built (bash shell/testbed.sh)"
 py="$bed/venv/bin/python3"

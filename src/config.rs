@@ -239,9 +239,12 @@ impl Project {
     }
 }
 
-/// The first `.breakglass.toml` at or above `dir`, trusted or not.
+/// The first `.breakglass.toml` at or above `dir`, trusted or not. A Terragrunt working copy looks from
+/// the unit that owns it, so a config copied into `.terragrunt-cache` with the module's
+/// source is never the one used.
 pub fn find_config(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
+    crate::mapping::owning_unit(dir)
+        .ancestors()
         .map(|d| d.join(CONFIG_FILE))
         .find(|p| p.is_file())
 }

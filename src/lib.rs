@@ -24,6 +24,7 @@ pub mod identity;
 pub mod import;
 pub mod invocation;
 pub mod isolation;
+pub mod junit;
 pub mod logging;
 pub mod mapping;
 pub mod mfa;

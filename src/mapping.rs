@@ -91,11 +91,27 @@ pub fn current_workspace(
         .unwrap_or_else(|| "default".to_string())
 }
 
-/// `workdir` relative to the project root, with `/` separators ("." for the root).
+/// The directory Terragrunt keeps each unit's working copies in (its default download
+/// directory): terraform runs in `UNIT/.terragrunt-cache/<hash>/<hash>/<module path>`.
+pub const TERRAGRUNT_CACHE: &str = ".terragrunt-cache";
+
+/// The directory a run belongs to: for a Terragrunt working copy, the unit that owns
+/// the outermost `.terragrunt-cache` (the directory holding it); any other directory
+/// is its own.
+pub fn owning_unit(dir: &Path) -> &Path {
+    dir.ancestors()
+        .filter(|d| d.file_name().is_some_and(|n| n == TERRAGRUNT_CACHE))
+        .last()
+        .and_then(Path::parent)
+        .unwrap_or(dir)
+}
+
+/// `workdir` relative to the project root, with `/` separators ("." for the root). A
+/// Terragrunt working copy counts as the unit that owns it.
 pub fn stack_path(root: &Path, workdir: &Path) -> Option<String> {
     let root = normalize(root);
     let workdir = normalize(workdir);
-    let rel = workdir.strip_prefix(&root).ok()?;
+    let rel = owning_unit(&workdir).strip_prefix(&root).ok()?;
     let parts: Vec<String> = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -317,6 +333,29 @@ arn = "arn:aws:iam::444444444444:role/core"
             .ends_with("role/app-any"));
         let other = project.resolve(&dir.path().join("other"), "prod").unwrap();
         assert!(other.arn.ends_with("role/ws-prod"));
+    }
+
+    #[test]
+    fn a_terragrunt_working_copy_maps_as_its_unit() {
+        let (dir, p) = project();
+        let root = dir.path();
+        let cache = root.join("network/vpc/.terragrunt-cache/Xa1/Yb2/modules/vpc");
+        assert_eq!(owning_unit(&cache), root.join("network/vpc"));
+        assert_eq!(stack_path(root, &cache).as_deref(), Some("network/vpc"));
+        let t = p.resolve(&cache, "default").unwrap();
+        assert!(t.arn.ends_with("role/network"), "{}", t.arn);
+        assert_eq!(t.matched_by, MatchedBy::Stack("network/*".into()));
+        // A cache at the project root belongs to the root; a cache inside a cache to
+        // the outermost unit.
+        let top = root.join(".terragrunt-cache/a/b");
+        assert_eq!(stack_path(root, &top).as_deref(), Some("."));
+        let nested = root.join("network/core/.terragrunt-cache/a/b/x/.terragrunt-cache/c/d");
+        assert_eq!(stack_path(root, &nested).as_deref(), Some("network/core"));
+        // A directory merely named like the cache's contents is its own.
+        assert_eq!(
+            owning_unit(&root.join("network/vpc")),
+            root.join("network/vpc")
+        );
     }
 
     #[test]

@@ -145,6 +145,17 @@ pub fn configured_endpoint(env: &crate::env::Env) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The SDK's HTTPS client: hyper with rustls, on ring (the SDK's default client is the
+/// same on aws-lc-rs, a much longer build). Every client and credential provider made
+/// from the loaded config uses it.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
@@ -163,6 +174,7 @@ impl Sts {
         endpoint: Option<String>,
     ) -> Result<Sts, StsError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client())
             .timeout_config(timeouts())
             .retry_config(RetryConfig::standard().with_max_attempts(3));
         if let Some(p) = source_profile {

@@ -26,6 +26,7 @@ const COMMANDS: &[&str] = &[
     "import",
     "trust-statement",
     "completions",
+    "man",
 ];
 
 #[test]

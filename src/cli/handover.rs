@@ -1,5 +1,6 @@
 //! `breakglass env` and `breakglass credentials`: the role's credentials handed over
-//! as `export` lines (the seed's manual procedure) or as `credential_process` JSON.
+//! as `export` lines (the seed's manual procedure) or as JSON (`credential_process`,
+//! or Terragrunt's `--auth-provider-cmd`).
 //! Never refreshed; the secrets go to stdout by design.
 
 use crate::broker::{Broker, Entry};
@@ -50,16 +51,11 @@ pub fn env(ctx: &Context) -> Result<i32, Error> {
     Ok(0)
 }
 
-pub fn credentials(ctx: &Context) -> Result<i32, Error> {
+pub fn credentials(
+    ctx: &Context,
+    format: super::credentials::CredentialsFormat,
+) -> Result<i32, Error> {
     let entry = obtain(ctx, "credentials")?;
-    let c = &entry.credentials;
-    let doc = serde_json::json!({
-        "Version": 1,
-        "AccessKeyId": c.access_key_id,
-        "SecretAccessKey": c.secret_access_key.expose(),
-        "SessionToken": c.session_token.expose(),
-        "Expiration": crate::clock::rfc3339(c.expires_at()),
-    });
-    outln!("{doc}");
+    outln!("{}", super::credentials::document(format, &entry));
     Ok(0)
 }

@@ -12,7 +12,9 @@ use crate::error::Error;
 
 mod activation;
 mod completions;
+mod credentials;
 mod doctor;
+mod doctor_format;
 mod exec;
 mod handover;
 mod import;
@@ -20,6 +22,7 @@ mod init;
 mod install;
 mod log;
 mod logout;
+mod man;
 mod recover;
 mod roles;
 mod state;
@@ -83,8 +86,11 @@ pub enum Command {
     },
     /// Print `export` lines for the role's credentials (the manual procedure; never refreshed).
     Env,
-    /// Print the role's credentials as `credential_process` JSON (Version 1).
-    Credentials,
+    /// Print the role's credentials as JSON: `credential_process` (Version 1) or Terragrunt's `--auth-provider-cmd`.
+    Credentials {
+        #[arg(long, value_enum, default_value = "process")]
+        format: credentials::CredentialsFormat,
+    },
     /// Create the `terraform` and `tofu` shim links and print the PATH line to add.
     Install {
         /// Directory for the links (default: the platform data directory's `shims`).
@@ -107,8 +113,11 @@ pub enum Command {
     Init(crate::scaffold::InitOptions),
     /// Check the project's readiness: terraform, config, roles and the state bucket.
     Doctor {
-        #[arg(long)]
+        /// Same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        #[arg(long, value_enum, default_value = "human")]
+        format: doctor_format::DoctorFormat,
     },
     /// Show the audit trail of break-glass runs (this machine's, or the team's).
     Log {
@@ -142,6 +151,11 @@ pub enum Command {
     /// Print the IAM trust statement that lets a break-glass principal assume a
     /// platform's deployment role.
     TrustStatement(trust_statement::TrustArgs),
+    /// Write the manual pages (breakglass.1, breakglass-COMMAND.1) into DIR.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -183,13 +197,20 @@ fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
         Command::Off => activation::off(&ctx()?),
         Command::Exec { command } => exec::run(&ctx()?, command),
         Command::Env => handover::env(&ctx()?),
-        Command::Credentials => handover::credentials(&ctx()?),
+        Command::Credentials { format } => handover::credentials(&ctx()?, format),
         Command::Install { dir, print_dir } => install::install(dir, print_dir),
         Command::Uninstall { dir } => install::uninstall(dir),
         Command::Logout => logout::run(ctx().ok().as_ref()),
         Command::Recover => recover::run(&ctx()?),
         Command::Init(opts) => init::run(&lenient()?, opts),
-        Command::Doctor { json } => doctor::run(&ctx()?, json),
+        Command::Doctor { json, format } => doctor::run(
+            &ctx()?,
+            if json {
+                doctor_format::DoctorFormat::Json
+            } else {
+                format
+            },
+        ),
         Command::Log {
             json,
             since,
@@ -208,6 +229,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<i32, Error> {
         Command::State { command } => state::run(&ctx()?, command),
         Command::Import(args) => import::run(&ctx()?, args),
         Command::TrustStatement(args) => trust_statement::run(args),
+        Command::Man { dir } => man::write(&dir),
         Command::Completions { shell } => completions::run(shell),
     }
 }

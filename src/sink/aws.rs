@@ -51,6 +51,7 @@ impl Clients {
         let provider = c.for_sdk("breakglass-role");
         let base = |region: String| {
             aws_config::defaults(BehaviorVersion::latest())
+                .http_client(crate::sts::https_client())
                 .region(Region::new(region))
                 .credentials_provider(SharedCredentialsProvider::new(provider.clone()))
                 .timeout_config(

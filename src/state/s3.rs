@@ -39,6 +39,7 @@ pub async fn client(entry: &Entry, region: &str, loc: &Location) -> aws_sdk_s3::
     let c = &entry.credentials;
     let creds = c.for_sdk("breakglass");
     let base = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::sts::https_client())
         .region(Region::new(region.to_string()))
         .credentials_provider(SharedCredentialsProvider::new(creds))
         .timeout_config(timeouts())

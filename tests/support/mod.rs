@@ -34,7 +34,7 @@ pub fn testbed() -> PathBuf {
     let bed = std::env::var_os("BREAKGLASS_TESTBED")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".testbed"));
-    if !bed.join(".complete-v1").is_file() {
+    if !bed.join(".complete-v2").is_file() {
         panic!(
             "the test bed is missing at {}: run `bash shell/testbed.sh` (or the README's test command, `bash shell/test.sh`, which builds it)",
             bed.display()
