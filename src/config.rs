@@ -243,7 +243,7 @@ impl Project {
 /// the unit that owns it, so a config copied into `.terragrunt-cache` with the module's
 /// source is never the one used.
 pub fn find_config(dir: &Path) -> Option<PathBuf> {
-    crate::mapping::owning_unit(dir)
+    crate::terragrunt::owning_unit(dir)
         .ancestors()
         .map(|d| d.join(CONFIG_FILE))
         .find(|p| p.is_file())

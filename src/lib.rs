@@ -45,5 +45,6 @@ pub mod state;
 pub mod sts;
 pub mod supervisor;
 pub mod terraform;
+pub mod terragrunt;
 pub mod trail;
 pub mod trust;

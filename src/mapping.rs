@@ -91,20 +91,7 @@ pub fn current_workspace(
         .unwrap_or_else(|| "default".to_string())
 }
 
-/// The directory Terragrunt keeps each unit's working copies in (its default download
-/// directory): terraform runs in `UNIT/.terragrunt-cache/<hash>/<hash>/<module path>`.
-pub const TERRAGRUNT_CACHE: &str = ".terragrunt-cache";
-
-/// The directory a run belongs to: for a Terragrunt working copy, the unit that owns
-/// the outermost `.terragrunt-cache` (the directory holding it); any other directory
-/// is its own.
-pub fn owning_unit(dir: &Path) -> &Path {
-    dir.ancestors()
-        .filter(|d| d.file_name().is_some_and(|n| n == TERRAGRUNT_CACHE))
-        .last()
-        .and_then(Path::parent)
-        .unwrap_or(dir)
-}
+pub use crate::terragrunt::{owning_unit, TERRAGRUNT_CACHE};
 
 /// `workdir` relative to the project root, with `/` separators ("." for the root). A
 /// Terragrunt working copy counts as the unit that owns it.

@@ -182,6 +182,10 @@ impl Sts {
             // puts AWS_ACCESS_KEY_ID in the environment before any profile.
             loader = loader.profile_name(p).credentials_provider(
                 aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .configure(
+                        &aws_config::provider_config::ProviderConfig::default()
+                            .with_http_client(https_client()),
+                    )
                     .profile_name(p)
                     .build(),
             );

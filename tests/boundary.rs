@@ -25,6 +25,7 @@ const HOT_PATH: &[&str] = &[
     "paths",
     "shim",
     "terraform",
+    "terragrunt",
     "trust",
 ];
 
