@@ -6,44 +6,57 @@
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
 use hcl::{Map, Value};
 
+/// A function's Rust implementation.
+type Func = fn(FuncArgs) -> Result<Value, String>;
+
+/// How a function is called: its fixed parameters, then any number of anything.
+enum Params {
+    /// One value of any type.
+    One,
+    /// Any number of values.
+    Many,
+    /// One string.
+    Text,
+    /// A value, a string, then any number of values (`lookup`).
+    Lookup,
+    /// A string, then any number of values (`join`, `format`).
+    TextThenMany,
+}
+
+/// Every known function, with how it is called.
+const FUNCS: &[(&str, Params, Func)] = &[
+    ("toset", Params::One, toset),
+    ("tolist", Params::One, identity),
+    ("tomap", Params::One, identity),
+    ("merge", Params::Many, merge),
+    ("concat", Params::Many, concat),
+    ("keys", Params::One, keys),
+    ("values", Params::One, values),
+    ("lookup", Params::Lookup, lookup),
+    ("lower", Params::Text, lower),
+    ("upper", Params::Text, upper),
+    ("trimspace", Params::Text, trimspace),
+    ("join", Params::TextThenMany, join),
+    ("format", Params::TextThenMany, format),
+];
+
 /// A context holding the known functions.
 pub(crate) fn context() -> Context<'static> {
     let mut ctx = Context::new();
-    let one = |f| FuncDef::builder().param(ParamType::Any).build(f);
-    let many = |f| FuncDef::builder().variadic_param(ParamType::Any).build(f);
-    ctx.declare_func("toset", one(toset));
-    ctx.declare_func("tolist", one(identity));
-    ctx.declare_func("tomap", one(identity));
-    ctx.declare_func("merge", many(merge));
-    ctx.declare_func("concat", many(concat));
-    ctx.declare_func("keys", one(keys));
-    ctx.declare_func("values", one(values));
-    ctx.declare_func(
-        "lookup",
-        FuncDef::builder()
-            .param(ParamType::Any)
-            .param(ParamType::String)
-            .variadic_param(ParamType::Any)
-            .build(lookup),
-    );
-    let text = |f| FuncDef::builder().param(ParamType::String).build(f);
-    ctx.declare_func("lower", text(lower));
-    ctx.declare_func("upper", text(upper));
-    ctx.declare_func("trimspace", text(trimspace));
-    ctx.declare_func(
-        "join",
-        FuncDef::builder()
-            .param(ParamType::String)
-            .variadic_param(ParamType::Any)
-            .build(join),
-    );
-    ctx.declare_func(
-        "format",
-        FuncDef::builder()
-            .param(ParamType::String)
-            .variadic_param(ParamType::Any)
-            .build(format),
-    );
+    for (name, params, f) in FUNCS {
+        let b = FuncDef::builder();
+        let b = match params {
+            Params::One => b.param(ParamType::Any),
+            Params::Many => b.variadic_param(ParamType::Any),
+            Params::Text => b.param(ParamType::String),
+            Params::Lookup => b
+                .param(ParamType::Any)
+                .param(ParamType::String)
+                .variadic_param(ParamType::Any),
+            Params::TextThenMany => b.param(ParamType::String).variadic_param(ParamType::Any),
+        };
+        ctx.declare_func(*name, b.build(*f));
+    }
     ctx
 }
 
