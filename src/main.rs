@@ -11,7 +11,13 @@ fn main() {
     let code = if breakglass::shim::invoked_name(&argv0).starts_with("breakglass") {
         breakglass::cli::main(argv0, args, env)
     } else {
-        breakglass::shim::run(argv0, args, env, breakglass::run::break_glass)
+        breakglass::shim::run(
+            argv0,
+            args,
+            env,
+            Some(breakglass::shim::check_nested),
+            breakglass::run::break_glass,
+        )
     };
     std::process::exit(code);
 }

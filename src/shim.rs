@@ -25,6 +25,8 @@ pub struct ShimRun {
     /// The real terraform.
     pub terraform: PathBuf,
     pub guard: Guard,
+    /// A nested run the small shim leaves to the full binary to check.
+    pub hand_over: bool,
 }
 
 /// The basename of `argv[0]`: the name the shim was started as.
@@ -35,10 +37,20 @@ pub fn invoked_name(argv0: &OsString) -> String {
         .unwrap_or_else(|| "terraform".to_string())
 }
 
+/// The check of a `terraform` started inside a break-glass run (see [`check_nested`]).
+/// The small shim binary passes none: it hands such a run to the full binary, so that
+/// the role resolution the check needs is not linked into every `terraform`.
+pub type NestedCheck = fn(&Context, bool) -> Result<(), Error>;
+
 /// Reads everything the decision needs and finds the real terraform. A command that
 /// passes through in every mode (`version`, `fmt`, completion) reads only the config's
 /// `terraform` key, and never fails because of the config.
-pub fn prepare(name: String, args: Vec<OsString>, env: Env) -> Result<ShimRun, Error> {
+pub fn prepare(
+    name: String,
+    args: Vec<OsString>,
+    env: Env,
+    nested: Option<NestedCheck>,
+) -> Result<ShimRun, Error> {
     let invocation = Invocation::parse(name, args);
     let completing = env.is_set("COMP_LINE");
     let passthrough = completing || invocation.is_passthrough();
@@ -48,13 +60,21 @@ pub fn prepare(name: String, args: Vec<OsString>, env: Env) -> Result<ShimRun, E
         Reading::Full
     };
     let ctx = Context::new(invocation.chdir.as_deref(), env, reading)?;
+    let mut hand_over = false;
     let mode = if passthrough {
         Mode {
             on: false,
             reason: mode::Reason::NotEnabled,
         }
     } else {
-        decide_mode(&ctx, invocation.is_read_only())?
+        let mode = decide_mode(&ctx)?;
+        if mode.reason == mode::Reason::Nested {
+            match nested {
+                Some(check) => check(&ctx, invocation.is_read_only())?,
+                None => hand_over = true,
+            }
+        }
+        mode
     };
     let guard = Guard::inherit(ctx.env.os(terraform::GUARD_VAR));
     let terraform = locate_terraform(&ctx, &invocation.name, &guard)?;
@@ -64,32 +84,14 @@ pub fn prepare(name: String, args: Vec<OsString>, env: Env) -> Result<ShimRun, E
         mode,
         terraform,
         guard,
+        hand_over,
     })
 }
 
-/// The mode for this context: off inside a break-glass run when this directory maps
-/// to the run's own role (it inherits the credentials; any other role is refused),
-/// else `BREAKGLASS`, else an activation, else the config.
-///
-/// `read_only` is the command's: a nested read-only command may inherit a run of its
-/// directory's role or read role; anything else only a run of its role (a read role's
-/// credentials would fail it halfway).
-pub fn decide_mode(ctx: &Context, read_only: bool) -> Result<Mode, Error> {
-    if let Some(value) = ctx.env.os(crate::nested::NESTED_VAR) {
-        let marker = value.to_str().and_then(crate::nested::Marker::parse);
-        let resolved = match &ctx.project {
-            Some(_) => ctx
-                .target()
-                .map(|t| (t.arn, t.read_arn.filter(|_| read_only)))
-                .map_err(|e| {
-                    format!(
-                        "maps to no role: {}",
-                        e.to_string().lines().next().unwrap_or_default()
-                    )
-                }),
-            None => Err("has no .breakglass.toml at or above it".to_string()),
-        };
-        crate::nested::check(marker.as_ref(), &ctx.workdir, resolved)?;
+/// The mode for this context: off inside a break-glass run (a nested run, which
+/// [`check_nested`] must allow), else `BREAKGLASS`, else an activation, else the config.
+pub fn decide_mode(ctx: &Context) -> Result<Mode, Error> {
+    if ctx.env.os(crate::nested::NESTED_VAR).is_some() {
         return Ok(Mode {
             on: false,
             reason: mode::Reason::Nested,
@@ -104,6 +106,33 @@ pub fn decide_mode(ctx: &Context, read_only: bool) -> Result<Mode, Error> {
                 .and_then(|d| activation::current(d, &p.root))
         },
     )?)
+}
+
+/// A `terraform` inside a break-glass run inherits its credentials only when this
+/// directory maps to that run's role; anything else is refused.
+///
+/// `read_only` is the command's: a nested read-only command may inherit a run of its
+/// directory's role or read role; anything else only a run of its role (a read role's
+/// credentials would fail it halfway).
+pub fn check_nested(ctx: &Context, read_only: bool) -> Result<(), Error> {
+    let Some(value) = ctx.env.os(crate::nested::NESTED_VAR) else {
+        return Ok(());
+    };
+    let marker = value.to_str().and_then(crate::nested::Marker::parse);
+    let resolved = match &ctx.project {
+        Some(_) => ctx
+            .target()
+            .map(|t| (t.arn, t.read_arn.filter(|_| read_only)))
+            .map_err(|e| {
+                format!(
+                    "maps to no role: {}",
+                    e.to_string().lines().next().unwrap_or_default()
+                )
+            }),
+        None => Err("has no .breakglass.toml at or above it".to_string()),
+    };
+    crate::nested::check(marker.as_ref(), &ctx.workdir, resolved)?;
+    Ok(())
 }
 
 /// The real terraform: `BREAKGLASS_TERRAFORM`, else the config's `terraform` key, else
@@ -140,11 +169,12 @@ pub fn run(
     argv0: OsString,
     args: Vec<OsString>,
     env: Env,
+    nested: Option<NestedCheck>,
     on: impl FnOnce(ShimRun) -> Result<i32, Error>,
 ) -> i32 {
     let completing = env.is_set("COMP_LINE");
-    let result = prepare(invoked_name(&argv0), args, env).and_then(|run| {
-        if run.mode.on {
+    let result = prepare(invoked_name(&argv0), args, env, nested).and_then(|run| {
+        if run.mode.on || run.hand_over {
             on(run)
         } else {
             Err(terraform::exec(&run.terraform, &run.invocation.args, &run.guard, &[]).into())

@@ -16,7 +16,7 @@ fn main() {
         std::process::exit(breakglass::error::SHIM_FAILURE);
     }
     let env = breakglass::env::Env::capture();
-    let code = breakglass::shim::run(argv0.clone(), args, env, |run| {
+    let code = breakglass::shim::run(argv0.clone(), args, env, None, |run| {
         Err(breakglass::shim::hand_to_full_binary(&argv0, &run))
     });
     std::process::exit(code);

@@ -12,7 +12,9 @@ use crate::outln;
 pub fn run(ctx: &Context, prompt: bool) -> Result<i32, Error> {
     // Inside a break-glass run for another role, say so instead of failing.
     let mut refused = None;
-    let mode = match crate::shim::decide_mode(ctx, false) {
+    let decided =
+        crate::shim::check_nested(ctx, false).and_then(|()| crate::shim::decide_mode(ctx));
+    let mode = match decided {
         Ok(m) => m,
         Err(crate::error::Error::Nested(e)) => {
             if prompt {
