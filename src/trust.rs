@@ -41,26 +41,14 @@ pub fn untrusted_because(meta: &std::fs::Metadata) -> Option<String> {
     None
 }
 
-/// True for the user's own private group: their primary group, named after them (the
-/// usual scheme with `umask 002`), so a group-writable file is still only theirs.
+/// True for the user's own private group, as the user-private-group scheme (`umask
+/// 002`) makes it: the user's primary group, numbered as the user is. (The group
+/// database is not read: that would link the system's name-service code into the
+/// static shim.)
 fn is_private_group(gid: u32, uid: u32) -> bool {
-    // SAFETY: getpwuid and getgrgid return pointers to static storage or null; the
-    // strings are read at once, before any other call could overwrite them.
-    unsafe {
-        let pw = libc::getpwuid(uid);
-        if pw.is_null() || (*pw).pw_gid != gid {
-            return false;
-        }
-        let user = std::ffi::CStr::from_ptr((*pw).pw_name).to_owned();
-        let gr = libc::getgrgid(gid);
-        if gr.is_null() {
-            return false;
-        }
-        let group = std::ffi::CStr::from_ptr((*gr).gr_name);
-        let members = (*gr).gr_mem;
-        // No secondary members: only the user is in it.
-        group == user.as_c_str() && (members.is_null() || (*members).is_null())
-    }
+    // SAFETY: getegid has no preconditions and cannot fail.
+    let egid = unsafe { libc::getegid() };
+    gid == egid && gid == uid
 }
 
 /// The user's trust list file.
