@@ -888,34 +888,7 @@ fn ctrl_c_at_a_terminal_interrupts_once() {
     let w = World::new(Tf::Real);
     let (dir, started) = sleeping_project(&w, "ctrlc", 20);
     let driver = helper(&w, "pty_driver.py", PTY_PY);
-    let result = w.sb.root().join("pty.json");
-    let go = w.sb.root().join("GO");
-
-    let mut cmd = w.sb.command(python());
-    cmd.current_dir(&dir)
-        .arg(&driver)
-        .arg(&result)
-        .arg(&go)
-        .arg("60")
-        .arg(w.sb.shims.join("terraform"))
-        .args(["apply", "-auto-approve", "-input=false", "-no-color"]);
-    cmd.stdin(Stdio::null());
-    let running = spawn_captured(&mut cmd);
-
-    wait_until("the local-exec to start", Duration::from_secs(45), || {
-        started.exists()
-    });
-    let during = w.bucket();
-    assert_eq!(
-        lock_keys(&during).len(),
-        1,
-        "the apply holds no lock: {during:?}"
-    );
-    std::fs::write(&go, "").unwrap();
-    let driven = finish(running, COMMAND_LIMIT);
-    assert!(driven.status.success(), "pty driver: {}", shown(&driven));
-
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    let r = apply_under_driver(&w, &dir, &started, &driver, "GO", &["60"]);
     let output = r["output"].as_str().unwrap();
     eprintln!("--- terminal\n{output}\n--- exit code {}", r["code"]);
     assert_eq!(r["timed_out"], false, "{output}");
@@ -929,7 +902,7 @@ fn ctrl_c_at_a_terminal_interrupts_once() {
     );
     let after = w.bucket();
     assert!(lock_keys(&after).is_empty(), "a lock was left: {after:?}");
-    w.assert_no_secrets(&[output, &text(&driven.stderr)], &[]);
+    w.assert_no_secrets(&[output], &[]);
 }
 
 /// Case 5: SIGTERM to the shim (no terminal): forwarded once, terraform stops cleanly as
@@ -1283,25 +1256,26 @@ fn recover_pushes_the_errored_state() {
     w.assert_no_secrets(&[&text(&recover.stderr), &text(&recover.stdout)], &[]);
 }
 
-/// Runs `terraform apply` of `dir` through the shim in a pseudo-terminal that hangs up
-/// once the local-exec has started. Returns the driver's JSON and, when `capture`, the
-/// file that got the run's stdout and stderr.
-fn apply_and_hang_up(w: &World, dir: &Path, started: &Path, capture: bool) -> (Value, String) {
-    let driver = helper(w, "hup_driver.py", HUP_PY);
-    let result = w.sb.root().join("hup.json");
-    let go = w.sb.root().join("HANGUP");
-    let outfile = w.sb.root().join("hup.out");
+/// Runs `terraform apply` of `dir` through the shim under a pty `driver` (called as
+/// `driver RESULT GO ARGS... shim apply ...`), checks that the apply holds its lock
+/// once the local-exec has started, then creates the file `go` (the driver's cue) and
+/// returns the driver's JSON once everything has ended (no secret on its stderr).
+fn apply_under_driver(
+    w: &World,
+    dir: &Path,
+    started: &Path,
+    driver: &Path,
+    go: &str,
+    args: &[&str],
+) -> Value {
+    let result = w.sb.root().join(format!("{go}.json"));
+    let go = w.sb.root().join(go);
     let mut cmd = w.sb.command(python());
     cmd.current_dir(dir)
-        .arg(&driver)
+        .arg(driver)
         .arg(&result)
         .arg(&go)
-        .arg("70")
-        .arg(if capture {
-            outfile.display().to_string()
-        } else {
-            "-".to_string()
-        })
+        .args(args)
         .arg(w.sb.shims.join("terraform"))
         .args(["apply", "-auto-approve", "-input=false", "-no-color"]);
     cmd.stdin(Stdio::null());
@@ -1317,12 +1291,23 @@ fn apply_and_hang_up(w: &World, dir: &Path, started: &Path, capture: bool) -> (V
     );
     std::fs::write(&go, "").unwrap();
     let driven = finish(running, COMMAND_LIMIT);
-    assert!(
-        driven.status.success(),
-        "hang-up driver: {}",
-        shown(&driven)
-    );
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert!(driven.status.success(), "pty driver: {}", shown(&driven));
+    w.assert_no_secrets(&[&text(&driven.stderr)], &[]);
+    serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap()
+}
+
+/// Runs `terraform apply` of `dir` through the shim in a pseudo-terminal that hangs up
+/// once the local-exec has started. Returns the driver's JSON and, when `capture`, what
+/// the run wrote to its stdout and stderr (a file instead of the terminal).
+fn apply_and_hang_up(w: &World, dir: &Path, started: &Path, capture: bool) -> (Value, String) {
+    let driver = helper(w, "hup_driver.py", HUP_PY);
+    let outfile = w.sb.root().join("hup.out");
+    let out_arg = if capture {
+        outfile.display().to_string()
+    } else {
+        "-".to_string()
+    };
+    let r = apply_under_driver(w, dir, started, &driver, "HANGUP", &["70", &out_arg]);
     assert_eq!(r["timed_out"], false, "{r}");
     assert_eq!(r["hung_up"], true, "{r}");
     let captured = std::fs::read_to_string(&outfile).unwrap_or_default();
